@@ -1,0 +1,48 @@
+# notes-api: `make run` serves the API on an embedded SQLite file; `make test` runs the suite.
+# Both create .venv on first use; nothing but Python 3.11+ and make is needed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint format migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "notes-api needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/notes-api migrate
+	$(BIN)/notes-api ensure-demo-users
+	@echo "notes-api on http://$(HOST):$(PORT)  (Swagger UI: http://$(HOST):$(PORT)/docs)"
+	$(BIN)/notes-api serve --host $(HOST) --port $(PORT)
+
+migrate: $(VENV)/.installed
+	$(BIN)/notes-api migrate
+
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/mypy
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix src tests migrations
+	$(BIN)/ruff format src tests migrations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret

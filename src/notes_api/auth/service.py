@@ -1,0 +1,162 @@
+"""Login, refresh-token rotation and revocation: the token endpoint's use cases.
+
+Refresh tokens rotate on every use. The rotation is one conditional UPDATE
+(`... WHERE used_at IS NULL ... RETURNING`), so when several requests present
+the same token at once the database lets exactly one of them through. Anyone
+presenting a token that was already rotated is treated as a thief (RFC 9700
+section 4.14.2): the token's whole family is revoked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from anyio import to_thread
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notes_api.auth.models import RefreshToken
+from notes_api.auth.passwords import burn_verification, verify_password
+from notes_api.auth.revocation import revoke_family
+from notes_api.auth.tokens import (
+    AccessTokenCodec,
+    hash_refresh_token,
+    new_family_id,
+    new_refresh_token,
+)
+from notes_api.clock import as_utc, utcnow
+from notes_api.users.models import User
+from notes_api.users.service import find_user, get_user
+
+
+class InvalidGrantError(Exception):
+    """RFC 6749 `invalid_grant`: wrong credentials, or an unusable refresh token."""
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    lifetime: timedelta
+    family_lifetime: timedelta
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+async def authenticate(db: AsyncSession, username: str, password: str) -> User:
+    """The enabled user with these credentials; otherwise `InvalidGrantError`.
+
+    Every path costs exactly one password verification in the thread pool, so
+    neither the answer nor its timing tells whether the username exists.
+    """
+    user = await find_user(db, username)
+    if user is None:
+        await to_thread.run_sync(burn_verification, password)
+        raise InvalidGrantError
+    valid, upgraded_hash = await to_thread.run_sync(verify_password, password, user.hashed_password)
+    if not valid or user.disabled:
+        raise InvalidGrantError
+    if upgraded_hash is not None:
+        user.hashed_password = upgraded_hash
+    return user
+
+
+async def start_session(
+    db: AsyncSession, user: User, codec: AccessTokenCodec, policy: RefreshPolicy
+) -> TokenPair:
+    """A fresh token family for a user who just logged in."""
+    now = utcnow()
+    return await _issue(
+        db, user, codec, policy, family_id=new_family_id(),
+        family_expires_at=now + policy.family_lifetime, now=now,
+    )
+
+
+async def rotate(
+    db: AsyncSession, presented: str, codec: AccessTokenCodec, policy: RefreshPolicy
+) -> TokenPair:
+    """Spend a refresh token and issue the next pair in its family, with fresh roles."""
+    now = utcnow()
+    digest = hash_refresh_token(presented)
+    spent = (
+        await db.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == digest,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(RefreshToken.user_id, RefreshToken.family_id, RefreshToken.family_expires_at)
+        )
+    ).first()
+    if spent is None:
+        await _handle_unusable(db, digest)
+        raise InvalidGrantError
+    user_id, family_id, family_expires_at = spent
+    user = await get_user(db, user_id)
+    if user.disabled:
+        await revoke_family(db, family_id)
+        await db.commit()
+        raise InvalidGrantError
+    return await _issue(
+        db, user, codec, policy, family_id=family_id,
+        family_expires_at=family_expires_at, now=now,
+    )
+
+
+async def _handle_unusable(db: AsyncSession, digest: str) -> None:
+    """A refresh token that cannot be spent: if it was already spent, that is reuse."""
+    token = await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
+    if token is not None and token.used_at is not None:
+        await revoke_family(db, token.family_id)
+        await db.commit()
+    else:
+        await db.rollback()
+
+
+async def revoke(db: AsyncSession, presented: str) -> None:
+    """RFC 7009: revoke the presented refresh token's whole family; unknown tokens are ignored."""
+    family_id = await db.scalar(
+        select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == hash_refresh_token(presented)
+        )
+    )
+    if family_id is not None:
+        await revoke_family(db, family_id)
+    await db.commit()
+
+
+async def _issue(
+    db: AsyncSession,
+    user: User,
+    codec: AccessTokenCodec,
+    policy: RefreshPolicy,
+    *,
+    family_id: str,
+    family_expires_at: datetime,
+    now: datetime,
+) -> TokenPair:
+    refresh_token = new_refresh_token()
+    db.add(
+        RefreshToken(
+            token_hash=hash_refresh_token(refresh_token),
+            user_id=user.id,
+            family_id=family_id,
+            issued_at=now,
+            expires_at=min(now + policy.lifetime, as_utc(family_expires_at)),
+            family_expires_at=family_expires_at,
+        )
+    )
+    await db.commit()
+    access_token = codec.encode(user_id=user.id, username=user.username, roles=user.role_names)
+    return TokenPair(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=int(codec.lifetime.total_seconds()),
+    )

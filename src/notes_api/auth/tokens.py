@@ -1,0 +1,105 @@
+"""Access-token encoding and decoding, and refresh-token generation (pure, no FastAPI).
+
+Access tokens are short-lived JWTs carrying the user's roles as one
+comma-joined string. Refresh tokens are opaque random strings; only their
+SHA-256 digest is ever stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, ConfigDict
+
+ACCESS_TOKEN_TYPE = "access"
+REQUIRED_CLAIMS = ("sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud")
+CLOCK_SKEW_LEEWAY_SECONDS = 5
+REFRESH_TOKEN_BYTES = 32  # 256 bits
+
+
+class InvalidTokenError(Exception):
+    """The token is not a valid access token; the reason is for logs, never for clients."""
+
+
+class TokenData(BaseModel):
+    """What a protected route knows about its caller: decoded from the token, no database read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    username: str
+    roles: list[str]
+
+
+def join_roles(roles: list[str]) -> str:
+    return ",".join(sorted(roles))
+
+
+def split_roles(roles: str) -> list[str]:
+    return [role for role in (part.strip() for part in roles.split(",")) if role]
+
+
+@dataclass(frozen=True)
+class AccessTokenCodec:
+    """Signs and verifies access tokens with one key, one algorithm, one issuer and audience."""
+
+    key: str
+    algorithm: str
+    issuer: str
+    audience: str
+    lifetime: timedelta
+
+    def encode(self, *, user_id: int, username: str, roles: list[str]) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": username,
+            "id": user_id,
+            "roles": join_roles(roles),
+            "type": ACCESS_TOKEN_TYPE,
+            "iat": now,
+            "exp": now + self.lifetime,
+            "jti": uuid.uuid4().hex,
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        return jwt.encode(claims, self.key, algorithm=self.algorithm)
+
+    def decode(self, token: str) -> TokenData:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=CLOCK_SKEW_LEEWAY_SECONDS,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(str(exc)) from exc
+        if claims["type"] != ACCESS_TOKEN_TYPE:
+            raise InvalidTokenError("not an access token")
+        user_id, username, roles = claims["id"], claims["sub"], claims["roles"]
+        if type(user_id) is not int or not isinstance(username, str) or not isinstance(roles, str):
+            raise InvalidTokenError("malformed claims")
+        return TokenData(id=user_id, username=username, roles=split_roles(roles))
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def hash_refresh_token(token: str) -> str:
+    """SHA-256 is enough here: the token has 256 bits of entropy, so nothing can be guessed
+    from its digest, and a fast digest lets the database find it by a unique index."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_family_id() -> str:
+    return uuid.uuid4().hex

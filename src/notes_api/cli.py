@@ -1,0 +1,223 @@
+"""The `notes-api` command: serve, migrate, and manage users and roles from a shell.
+
+User commands run the same service functions as the HTTP API, so a user made
+here hashes its password exactly as login will verify it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notes_api.auth.tokens import split_roles
+from notes_api.config import get_settings
+from notes_api.database import create_app_engine, create_session_factory
+from notes_api.errors import DomainError, is_database_unavailable
+from notes_api.schema import current_revision, head_revision, upgrade_to_head
+from notes_api.users import service
+from notes_api.users.schemas import UserCreate
+
+cli = typer.Typer(
+    help="notes-api: serve the API and manage its users and roles.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+Result = TypeVar("Result")
+DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
+    """Run one unit of work against the configured, migrated database."""
+
+    async def main() -> Result:
+        engine = create_app_engine(get_settings().database_url, pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                revision = await connection.run_sync(current_revision)
+            if revision != head_revision():
+                raise fail("the database schema is not up to date: run `notes-api migrate`")
+            async with create_session_factory(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
+        raise
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [WEB_CONCURRENCY]")] = None,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "notes_api.main:app",
+        host=host,
+        port=port,
+        workers=None if reload else (workers or settings.web_concurrency),
+        reload=reload,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest migration."""
+    try:
+        upgrade_to_head(get_settings().database_url)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
+        raise
+    typer.echo(f"database at revision {head_revision()}")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@cli.command("create-user")
+def create_user(
+    username: str,
+    email: Annotated[str | None, typer.Option(help="Email address")] = None,
+    roles: Annotated[str, typer.Option(help="Comma-separated role names; \"\" for none")] = "user",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user (the password is prompted for, or read from stdin)."""
+    password = _read_password(password_stdin)
+    try:
+        payload = UserCreate(
+            username=username, email=email, password=password, roles=split_roles(roles)
+        )
+    except ValueError as exc:
+        raise fail(str(exc).splitlines()[0] + ": " + _first_error(exc)) from None
+    user = run_with_session(
+        lambda db: service.create_user(
+            db,
+            username=payload.username,
+            password=payload.password,
+            email=payload.email,
+            role_names=payload.roles,
+        )
+    )
+    typer.echo(f"created user {user.username} (id {user.id}) with roles: {_roles(user.role_names)}")
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    return str(exc)
+
+
+def _roles(names: list[str]) -> str:
+    return ",".join(names) or "(none)"
+
+
+@cli.command()
+def grant(username: str, role: str) -> None:
+    """Grant ROLE to USERNAME (inserts a user_roles row)."""
+
+    async def work(db: AsyncSession) -> None:
+        user = await service.get_user_by_username(db, username)
+        await service.grant_role(db, user.id, role)
+
+    run_with_session(work)
+    typer.echo(f"granted {role} to {username}")
+
+
+@cli.command()
+def revoke(username: str, role: str) -> None:
+    """Revoke ROLE from USERNAME (deletes the user_roles row)."""
+
+    async def work(db: AsyncSession) -> None:
+        user = await service.get_user_by_username(db, username)
+        await service.revoke_role(db, user.id, role)
+
+    run_with_session(work)
+    typer.echo(f"revoked {role} from {username}")
+
+
+@cli.command("roles")
+def list_roles() -> None:
+    """List the roles."""
+    for role in run_with_session(service.list_roles):
+        typer.echo(f"{role.name}\t{role.description}")
+
+
+@cli.command("users")
+def list_users() -> None:
+    """List the users with their roles."""
+
+    async def work(db: AsyncSession) -> list[str]:
+        lines, cursor = [], None
+        while True:
+            page = await service.list_users(db, limit=100, after_id=cursor)
+            for user in page.items:
+                state = "disabled" if user.disabled else "enabled"
+                lines.append(f"{user.id}\t{user.username}\t{state}\t{_roles(user.role_names)}")
+            if page.next_cursor is None:
+                return lines
+            cursor = page.items[-1].id
+
+    for line in run_with_session(work):
+        typer.echo(line)
+
+
+@cli.command("ensure-demo-users", hidden=True)
+def ensure_demo_users() -> None:
+    """Create the demo `admin` and `demo` users if missing, printing new passwords once."""
+
+    async def work(db: AsyncSession) -> list[tuple[str, str]]:
+        created = []
+        for username, roles in DEMO_USERS.items():
+            if await service.find_user(db, username) is None:
+                password = secrets.token_urlsafe(12)
+                await service.create_user(
+                    db, username=username, password=password, role_names=roles
+                )
+                created.append((username, password))
+        return created
+
+    for username, password in run_with_session(work):
+        typer.secho(
+            f"demo user created: {username} / {password}  (shown once; keep it)",
+            fg=typer.colors.GREEN,
+        )
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,131 @@
+"""Application settings, read from environment variables and an optional `.env` file.
+
+Validation refuses unsafe production values at start-up, so a misconfigured
+deployment fails loudly instead of running with a guessable key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+DEV_SECRET_FILE = Path(".jwt-secret")
+"""Where development mode keeps its generated key (git-ignored), so restarts and workers agree."""
+
+SUPPORTED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
+class SettingsError(ValueError):
+    """A setting makes the application unsafe or unable to start."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    app_env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./notes.db"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    jwt_secret_key: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "notes-api"
+    jwt_audience: str = "notes-api"
+    access_token_expire_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_expire_minutes: int = Field(default=7 * 24 * 60, ge=1)
+    refresh_family_lifetime_minutes: int = Field(default=30 * 24 * 60, ge=1)
+    """Absolute lifetime of a login session: rotation never extends it past this."""
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    allow_signup: bool = False
+    docs_enabled: bool = True
+    web_concurrency: int = Field(default=1, ge=1)
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+    """Proxy addresses whose X-Forwarded-For is trusted (uvicorn's --forwarded-allow-ips)."""
+
+    login_max_failures_per_user: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=100, ge=1)
+    login_failure_window_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
+    @classmethod
+    def _parse_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxy_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item != "*":
+                ip_network(item, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.jwt_secret_key is not None:
+            check_secret_strength(self.jwt_secret_key.get_secret_value())
+        if self.app_env == "production":
+            if self.jwt_secret_key is None:
+                raise SettingsError(
+                    "JWT_SECRET_KEY is required when APP_ENV=production "
+                    f"(at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`)"
+                )
+            if "*" in self.cors_origins:
+                raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def signing_key(self) -> str:
+        """The JWT key: configured, or in development generated once and kept on disk."""
+        if self.jwt_secret_key is not None:
+            return self.jwt_secret_key.get_secret_value()
+        return _development_secret(DEV_SECRET_FILE)
+
+
+def check_secret_strength(secret: str) -> None:
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
+
+
+@lru_cache(maxsize=4)
+def _development_secret(path: Path) -> str:
+    """Read the development key, creating it if no process has yet.
+
+    The key is written to a private temporary file and hard-linked into place,
+    which fails if the file exists: concurrent workers never see a half-written
+    key, and all of them end up with the one that won.
+    """
+    if not path.exists():
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,126 @@
+"""Engine, session factory and the declarative base shared by every model.
+
+The application talks to the database through an async engine; Alembic and the
+command line use a synchronous engine on the same database. `database_urls`
+maps whatever URL the user configured to the driver each side needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+"""How long a SQLite writer waits for the lock before failing; writers queue instead of erroring."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass(frozen=True)
+class DatabaseURLs:
+    """The configured database, spelled for the async application and for sync tools."""
+
+    async_url: URL
+    sync_url: URL
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sync_url.get_backend_name() == "sqlite"
+
+
+def database_urls(configured: str) -> DatabaseURLs:
+    """Accept `sqlite:///`, `postgresql://` and driver-qualified spellings alike."""
+    url = make_url(configured)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return DatabaseURLs(
+            async_url=url.set(drivername="sqlite+aiosqlite"),
+            sync_url=url.set(drivername="sqlite"),
+        )
+    if backend in ("postgresql", "postgres"):
+        psycopg = url.set(drivername="postgresql+psycopg")
+        return DatabaseURLs(async_url=psycopg, sync_url=psycopg)
+    raise ValueError(f"DATABASE_URL must be a sqlite or postgresql URL, not {backend!r}")
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """Foreign keys on, WAL, and a busy timeout, on every application connection.
+
+    The driver's own transaction handling is switched off so that `_begin_immediate`
+    can take the write lock up front: a deferred transaction that reads and then
+    writes fails at once with "database is locked" when another writer got in
+    between, and no busy timeout helps with that.
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_app_engine(configured_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """The async engine the application serves requests with."""
+    urls = database_urls(configured_url)
+    if urls.is_sqlite:
+        engine = create_async_engine(
+            urls.async_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        )
+        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        return engine
+    return create_async_engine(
+        urls.async_url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+    )
+
+
+def enable_sqlite_foreign_keys(engine: Engine) -> None:
+    """For synchronous tools (CLI, tests) that must honour ON DELETE CASCADE like the app."""
+
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+
+    if engine.url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _on_connect)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; services commit explicitly, anything else is rolled back."""
+    session_factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    async with session_factory() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db)]

@@ -1,0 +1,69 @@
+"""Opaque keyset cursors: the id of the last row of a page, base64url-encoded.
+
+A cursor only says where a page starts; every query still filters by what the
+caller may see, so a forged cursor can at most skip rows the caller could read
+anyway. Anything that does not decode to a valid id is a 422 on `cursor`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BeforeValidator, WithJsonSchema
+
+from notes_api.validation import DATABASE_INT_MAX
+
+_PREFIX = "id:"
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+Row = TypeVar("Row")
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_PREFIX}{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 32:
+        raise ValueError("invalid cursor")
+    try:
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("invalid cursor") from None
+    digits = text.removeprefix(_PREFIX)
+    if not text.startswith(_PREFIX) or not digits.isdigit() or not digits.isascii():
+        raise ValueError("invalid cursor")
+    last_id = int(digits)
+    if not 0 < last_id <= DATABASE_INT_MAX:
+        raise ValueError("invalid cursor")
+    return last_id
+
+
+Cursor = Annotated[
+    int | None,
+    BeforeValidator(decode_cursor),
+    WithJsonSchema({"type": "string", "description": "next_cursor from the previous page"}),
+    Query(description="Opaque cursor: next_cursor from the previous page"),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
+
+
+def paginate(rows: Sequence[Row], limit: int, row_id: Callable[[Row], int]) -> Page[Row]:
+    """Split `limit + 1` fetched rows into a page and the cursor after it, if more exist."""
+    items = list(rows[:limit])
+    cursor = encode_cursor(row_id(items[-1])) if len(rows) > limit else None
+    return Page(items=items, next_cursor=cursor)
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    items: list[Row]
+    next_cursor: str | None

@@ -1,0 +1,130 @@
+"""User and role administration (role `admin`), and self-service sign-up when enabled."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from notes_api.auth.authorize import authorize
+from notes_api.auth.dependencies import CurrentToken
+from notes_api.database import DbSession
+from notes_api.errors import ConflictError, NotFoundError
+from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.users import service
+from notes_api.users.schemas import (
+    RoleCreate,
+    RoleRead,
+    SignupRequest,
+    UserCreate,
+    UserPage,
+    UserRead,
+    UserUpdate,
+)
+from notes_api.validation import DatabaseId, RoleName
+
+router = APIRouter()
+
+ADMIN_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing or invalid access token"},
+    403: {"description": "The token lacks the admin role"},
+}
+
+
+@router.get("/roles", response_model=list[RoleRead], tags=["roles"], responses=ADMIN_ERRORS)
+@authorize(roles="admin")
+async def list_roles(db: DbSession) -> list[RoleRead]:
+    return [RoleRead.model_validate(role) for role in await service.list_roles(db)]
+
+
+@router.post(
+    "/roles", response_model=RoleRead, status_code=201, tags=["roles"], responses=ADMIN_ERRORS
+)
+@authorize(roles="admin")
+async def create_role(payload: RoleCreate, db: DbSession, response: Response) -> RoleRead:
+    role = await service.create_role(db, name=payload.name, description=payload.description)
+    response.headers["Location"] = f"/roles/{role.name}"
+    return RoleRead.model_validate(role)
+
+
+@router.delete("/roles/{name}", status_code=204, tags=["roles"], responses=ADMIN_ERRORS)
+@authorize(roles="admin")
+async def delete_role(name: RoleName, db: DbSession) -> None:
+    await service.delete_role(db, name)
+
+
+@router.get("/users", response_model=UserPage, tags=["users"], responses=ADMIN_ERRORS)
+@authorize(roles="admin")
+async def list_users(
+    db: DbSession, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> UserPage:
+    page = await service.list_users(db, limit=limit, after_id=cursor)
+    return UserPage(
+        items=[UserRead.model_validate(user) for user in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/users", response_model=UserRead, status_code=201, tags=["users"], responses=ADMIN_ERRORS
+)
+@authorize(roles="admin")
+async def create_user(payload: UserCreate, db: DbSession, response: Response) -> UserRead:
+    user = await service.create_user(
+        db,
+        username=payload.username,
+        password=payload.password,
+        email=payload.email,
+        role_names=payload.roles,
+    )
+    response.headers["Location"] = f"/users/{user.id}"
+    return UserRead.model_validate(user)
+
+
+@router.get("/users/{user_id}", response_model=UserRead, tags=["users"], responses=ADMIN_ERRORS)
+@authorize(roles="admin")
+async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
+    return UserRead.model_validate(await service.get_user(db, user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserRead, tags=["users"], responses=ADMIN_ERRORS)
+@authorize(roles="admin")
+async def update_user(
+    user_id: DatabaseId, payload: UserUpdate, db: DbSession, token: CurrentToken
+) -> UserRead:
+    if payload.disabled and user_id == token.id:
+        raise ConflictError("Administrators cannot disable themselves")
+    user = await service.update_user(
+        db, user_id, email=payload.email, password=payload.password, disabled=payload.disabled
+    )
+    return UserRead.model_validate(user)
+
+
+@router.put(
+    "/users/{user_id}/roles/{name}", status_code=204, tags=["users"], responses=ADMIN_ERRORS
+)
+@authorize(roles="admin")
+async def grant_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> None:
+    await service.grant_role(db, user_id, name)
+
+
+@router.delete(
+    "/users/{user_id}/roles/{name}", status_code=204, tags=["users"], responses=ADMIN_ERRORS
+)
+@authorize(roles="admin")
+async def revoke_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> None:
+    await service.revoke_role(db, user_id, name)
+
+
+@router.post(
+    "/signup",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses={404: {"description": "Sign-up is disabled (ALLOW_SIGNUP=false)"}},
+)
+async def signup(payload: SignupRequest, db: DbSession, request: Request) -> UserRead:
+    """Self-service registration; new users get the `user` role."""
+    if not request.app.state.settings.allow_signup:
+        raise NotFoundError("Not Found")
+    user = await service.create_user(
+        db, username=payload.username, password=payload.password, email=payload.email
+    )
+    return UserRead.model_validate(user)

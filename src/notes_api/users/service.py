@@ -1,0 +1,191 @@
+"""Use cases for users and roles, shared by the HTTP API and the command line.
+
+Each public function is one unit of work: it commits, or raises a domain
+error and leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from anyio import to_thread
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from notes_api.auth.passwords import hash_password
+from notes_api.auth.revocation import revoke_user_refresh_tokens
+from notes_api.errors import ConflictError, NotFoundError
+from notes_api.pagination import Page, paginate
+from notes_api.users.models import BUILTIN_ROLES, Role, User, user_roles
+
+ADMIN_ROLE = "admin"
+
+
+async def commit_or_conflict(db: AsyncSession, conflict: str) -> None:
+    """Commit; a unique constraint that a concurrent request won becomes a 409."""
+    try:
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()
+        raise ConflictError(conflict) from None
+
+
+async def hash_in_thread(password: str) -> str:
+    return await to_thread.run_sync(hash_password, password)
+
+
+async def find_user(db: AsyncSession, username: str) -> User | None:
+    return await db.scalar(
+        select(User).options(selectinload(User.roles)).where(User.username == username.lower())
+    )
+
+
+async def get_user(db: AsyncSession, user_id: int) -> User:
+    user = await db.scalar(
+        select(User).options(selectinload(User.roles)).where(User.id == user_id)
+    )
+    if user is None:
+        raise NotFoundError(f"No user with id {user_id}")
+    return user
+
+
+async def get_user_by_username(db: AsyncSession, username: str) -> User:
+    user = await find_user(db, username)
+    if user is None:
+        raise NotFoundError(f"No user named {username!r}")
+    return user
+
+
+async def list_users(db: AsyncSession, *, limit: int, after_id: int | None = None) -> Page[User]:
+    """Users by id, `limit` at a time, each with roles (two queries per page, not one per user)."""
+    query = select(User).options(selectinload(User.roles)).order_by(User.id).limit(limit + 1)
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    return paginate(list(await db.scalars(query)), limit, lambda user: user.id)
+
+
+async def get_role(db: AsyncSession, name: str) -> Role:
+    role = await db.scalar(select(Role).where(Role.name == name))
+    if role is None:
+        raise NotFoundError(f"No role named {name!r}")
+    return role
+
+
+async def roles_named(db: AsyncSession, names: Sequence[str]) -> list[Role]:
+    wanted = set(names)
+    roles = list(await db.scalars(select(Role).where(Role.name.in_(wanted))))
+    missing = wanted - {role.name for role in roles}
+    if missing:
+        raise NotFoundError(f"No role named {', '.join(sorted(missing))}")
+    return roles
+
+
+async def list_roles(db: AsyncSession) -> list[Role]:
+    return list(await db.scalars(select(Role).order_by(Role.name)))
+
+
+async def create_user(
+    db: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    email: str | None = None,
+    role_names: Sequence[str] = ("user",),
+) -> User:
+    roles = await roles_named(db, role_names)
+    await _refuse_taken(db, username=username, email=email)
+    user = User(
+        username=username.lower(),
+        email=email,
+        hashed_password=await hash_in_thread(password),
+        roles=roles,
+    )
+    db.add(user)
+    await commit_or_conflict(db, "Username or email already taken")
+    return await get_user(db, user.id)
+
+
+async def _refuse_taken(db: AsyncSession, *, username: str, email: str | None) -> None:
+    if await db.scalar(select(User.id).where(User.username == username.lower())) is not None:
+        raise ConflictError(f"Username {username!r} is already taken")
+    if email is not None and await db.scalar(select(User.id).where(User.email == email)):
+        raise ConflictError("Email is already taken")
+
+
+async def update_user(
+    db: AsyncSession,
+    user_id: int,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    disabled: bool | None = None,
+) -> User:
+    user = await get_user(db, user_id)
+    if email is not None and email != user.email:
+        await _refuse_taken(db, username="", email=email)
+        user.email = email
+    if password is not None:
+        user.hashed_password = await hash_in_thread(password)
+    if disabled is not None:
+        user.disabled = disabled
+    if password is not None or disabled:
+        await revoke_user_refresh_tokens(db, user.id)
+    await commit_or_conflict(db, "Email is already taken")
+    return user
+
+
+async def grant_role(db: AsyncSession, user_id: int, role_name: str) -> None:
+    """Idempotent: granting a role the user already has changes nothing."""
+    user = await get_user(db, user_id)
+    role = await get_role(db, role_name)
+    if role.name in user.role_names:
+        return
+    await db.execute(insert(user_roles).values(user_id=user.id, role_id=role.id))
+    try:
+        await db.commit()
+    except IntegrityError:  # granted concurrently: the row is there, as asked
+        await db.rollback()
+
+
+async def revoke_role(db: AsyncSession, user_id: int, role_name: str) -> None:
+    """Idempotent; refuses to take `admin` from the last enabled administrator."""
+    user = await get_user(db, user_id)
+    role = await get_role(db, role_name)
+    if role.name not in user.role_names:
+        return
+    if role.name == ADMIN_ROLE and not user.disabled and await _enabled_admins(db) <= 1:
+        raise ConflictError("Cannot revoke admin from the last enabled administrator")
+    await db.execute(
+        delete(user_roles).where(user_roles.c.user_id == user.id, user_roles.c.role_id == role.id)
+    )
+    await db.commit()
+
+
+async def _enabled_admins(db: AsyncSession) -> int:
+    count = await db.scalar(
+        select(func.count())
+        .select_from(user_roles)
+        .join(Role, Role.id == user_roles.c.role_id)
+        .join(User, User.id == user_roles.c.user_id)
+        .where(Role.name == ADMIN_ROLE, User.disabled.is_(False))
+    )
+    return count or 0
+
+
+async def create_role(db: AsyncSession, *, name: str, description: str = "") -> Role:
+    if await db.scalar(select(Role.id).where(Role.name == name)) is not None:
+        raise ConflictError(f"Role {name!r} already exists")
+    role = Role(name=name, description=description)
+    db.add(role)
+    await commit_or_conflict(db, f"Role {name!r} already exists")
+    return role
+
+
+async def delete_role(db: AsyncSession, name: str) -> None:
+    if name in BUILTIN_ROLES:
+        raise ConflictError(f"Built-in role {name!r} cannot be deleted")
+    role = await get_role(db, name)
+    await db.execute(delete(Role).where(Role.id == role.id))
+    await db.commit()

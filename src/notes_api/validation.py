@@ -1,0 +1,49 @@
+"""Reusable, annotated field types shared by request schemas.
+
+Every string a client sends is length-bounded and refused if it holds a NUL
+character (PostgreSQL cannot store one; a 500 would follow), so bad input is a
+422 naming the field before any query runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from notes_api.clock import as_utc
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
+ROLE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 1024
+DATABASE_INT_MAX = 2**31 - 1
+"""Ids are 32-bit in both databases; a larger one can only be a 422, never a driver error."""
+
+
+def _refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+Text = Annotated[str, AfterValidator(_refuse_nul)]
+Username = Annotated[
+    str, BeforeValidator(_lower), Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
+]
+RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=ROLE_NAME_PATTERN)]
+Password = Annotated[
+    Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+]
+Email = Annotated[
+    str,
+    BeforeValidator(_lower),
+    Field(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"),
+]
+DatabaseId = Annotated[int, Field(ge=1, le=DATABASE_INT_MAX)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

@@ -1,0 +1,157 @@
+"""Fixtures: every database test runs once per database kind (sqlite, and postgresql when
+TEST_DATABASE_URL is set), each on a clean database, through the real HTTP app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert, select
+
+from notes_api.auth.passwords import hash_password
+from notes_api.config import Settings
+from notes_api.main import create_app
+from notes_api.schema import upgrade_to_head
+from notes_api.users.models import Role, User, user_roles
+from tests.databases import (
+    DATABASE_KINDS,
+    POSTGRES_URL,
+    empty_postgres,
+    fresh_sqlite,
+    migrated_sqlite_template,
+    reset_postgres_schema,
+    sync_engine,
+)
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def default_password_hash() -> str:
+    return hash_password(DEFAULT_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> str:
+    """The PostgreSQL test database, migrated once. Unreachable is an error, never a skip."""
+    assert POSTGRES_URL is not None
+    reset_postgres_schema(POSTGRES_URL)
+    upgrade_to_head(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database (but for the built-in roles) of the parametrized kind."""
+    if request.param == "sqlite":
+        return fresh_sqlite(request.getfixturevalue("sqlite_template"), tmp_path)
+    url: str = request.getfixturevalue("migrated_postgres")
+    empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def db_engine(database_url: str) -> Iterator[Engine]:
+    """A synchronous engine on the test database, for arranging rows and checking them."""
+    with sync_engine(database_url) as engine:
+        yield engine
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "jwt_secret_key": TEST_SECRET,
+        "app_env": "development",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class TestUser:
+    id: int
+    username: str
+    password: str = DEFAULT_PASSWORD
+    roles: list[str] = field(default_factory=list)
+
+
+MakeUser = Callable[..., TestUser]
+
+
+@pytest.fixture
+def make_user(db_engine: Engine, default_password_hash: str) -> MakeUser:
+    """Insert a user with the given roles in plain SQL, as an operator could."""
+    counter = iter(range(1, 10_000))
+
+    def make(
+        username: str | None = None,
+        roles: list[str] | tuple[str, ...] = ("user",),
+        *,
+        disabled: bool = False,
+        hashed_password: str | None = None,
+    ) -> TestUser:
+        name = username or f"user{next(counter)}"
+        with db_engine.begin() as connection:
+            user_id = connection.execute(
+                insert(User)
+                .values(
+                    username=name,
+                    hashed_password=hashed_password or default_password_hash,
+                    disabled=disabled,
+                )
+                .returning(User.id)
+            ).scalar_one()
+            for role in roles:
+                role_id = connection.execute(select(Role.id).where(Role.name == role)).scalar_one()
+                connection.execute(insert(user_roles).values(user_id=user_id, role_id=role_id))
+        return TestUser(id=user_id, username=name, roles=list(roles))
+
+    return make
+
+
+def login(client: TestClient, username: str, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
+    response = client.post("/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+@pytest.fixture
+def auth_headers(client: TestClient, make_user: MakeUser) -> Callable[..., dict[str, str]]:
+    """`auth_headers(roles=["admin"])`: a new user with those roles, logged in."""
+
+    def headers(roles: list[str] | tuple[str, ...] = ("user",)) -> dict[str, str]:
+        user = make_user(roles=roles)
+        return bearer(login(client, user.username)["access_token"])
+
+    return headers

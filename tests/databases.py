@@ -1,0 +1,61 @@
+"""Test databases: a migrated SQLite file per test, and the PostgreSQL at TEST_DATABASE_URL.
+
+PostgreSQL is migrated once per session and emptied before each test (fast
+TRUNCATE); SQLite gets a fresh copy of a migrated template file per test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, pool, text
+
+from notes_api.database import database_urls, enable_sqlite_foreign_keys
+from notes_api.models import Base
+from notes_api.schema import upgrade_to_head
+from notes_api.users.models import BUILTIN_ROLES
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or None
+DATABASE_KINDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@contextmanager
+def sync_engine(url: str) -> Iterator[Engine]:
+    engine = create_engine(database_urls(url).sync_url, poolclass=pool.NullPool)
+    enable_sqlite_foreign_keys(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Drop everything in the public schema: a clean slate for migration tests."""
+    with sync_engine(url) as engine, engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+
+
+def migrated_sqlite_template(directory: Path) -> Path:
+    template = directory / "template.db"
+    upgrade_to_head(f"sqlite:///{template}")
+    return template
+
+
+def fresh_sqlite(template: Path, directory: Path) -> str:
+    target = directory / "notes.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
+def empty_postgres(url: str) -> None:
+    """Delete every row a test may have written; keep the schema and the built-in roles."""
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name != "roles"]
+    builtin = ", ".join(f"'{name}'" for name in BUILTIN_ROLES)
+    with sync_engine(url) as engine, engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        connection.execute(text(f"DELETE FROM roles WHERE name NOT IN ({builtin})"))
