@@ -110,7 +110,7 @@ def _read_password(password_stdin: bool) -> str:
 def create_user(
     username: str,
     email: Annotated[str | None, typer.Option(help="Email address")] = None,
-    roles: Annotated[str, typer.Option(help="Comma-separated role names; \"\" for none")] = "user",
+    roles: Annotated[str, typer.Option(help='Comma-separated role names; "" for none')] = "user",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,

@@ -63,8 +63,9 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     if is_database_unavailable(exc):
-        logger.warning("database unavailable: %s %s: %s", request.method, request.url.path,
-                       type(exc).__name__)
+        logger.warning(
+            "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
         return database_unavailable_response()
     logger.exception("unhandled error: %s %s", request.method, request.url.path)
     return JSONResponse(

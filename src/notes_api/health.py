@@ -46,5 +46,7 @@ async def readyz(request: Request, response: Response) -> Readiness:
         return Readiness(status="unavailable", detail="database unreachable")
     if revision != head_revision():
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return Readiness(status="unavailable", detail="schema not migrated: run `notes-api migrate`")
+        return Readiness(
+            status="unavailable", detail="schema not migrated: run `notes-api migrate`"
+        )
     return Readiness(status="ready")

@@ -24,8 +24,18 @@ from notes_api.health import router as health_router
 from notes_api.users.router import router as users_router
 
 PUBLIC_PATHS = frozenset(
-    {"/token", "/token/revoke", "/signup", "/healthz", "/readyz", "/", "/openapi.json",
-     "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {
+        "/token",
+        "/token/revoke",
+        "/signup",
+        "/healthz",
+        "/readyz",
+        "/",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    }
 )
 """Routes anyone may call. Every other route must be guarded by @authorize or @authenticated."""
 

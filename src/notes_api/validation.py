@@ -37,9 +37,7 @@ Username = Annotated[
     str, BeforeValidator(_lower), Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
 ]
 RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=ROLE_NAME_PATTERN)]
-Password = Annotated[
-    Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
-]
+Password = Annotated[Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 Email = Annotated[
     str,
     BeforeValidator(_lower),

@@ -17,7 +17,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
 
 from fastapi import HTTPException, status
 from fastapi.params import Depends as DependsParam
@@ -120,6 +120,7 @@ def _guard(
 
         wrapper = sync_wrapper
 
-    wrapper.__signature__ = signature  # type: ignore[attr-defined]
-    setattr(wrapper, REQUIRED_ROLES_ATTRIBUTE, required)
-    return wrapper  # type: ignore[return-value]
+    guarded: Any = wrapper
+    guarded.__signature__ = signature
+    setattr(guarded, REQUIRED_ROLES_ATTRIBUTE, required)
+    return cast(Endpoint, guarded)

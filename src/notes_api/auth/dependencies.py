@@ -16,7 +16,6 @@ from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError, TokenData
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
 
-
 def not_authenticated() -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,

@@ -29,7 +29,8 @@ password_context = CryptContext(
 
 
 def hash_password(password: str) -> str:
-    return password_context.hash(password)
+    hashed: str = password_context.hash(password)
+    return hashed
 
 
 def verify_password(password: str, hashed: str) -> tuple[bool, str | None]:
@@ -40,9 +41,10 @@ def verify_password(password: str, hashed: str) -> tuple[bool, str | None]:
     never an error the client could turn into a 500.
     """
     try:
-        return password_context.verify_and_update(password, hashed)
+        valid, new_hash = password_context.verify_and_update(password, hashed)
     except (ValueError, TypeError):
         return False, None
+    return bool(valid), new_hash
 
 
 @lru_cache(maxsize=1)

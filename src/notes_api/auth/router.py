@@ -84,7 +84,9 @@ async def issue_token(
         try:
             pair = await service.rotate(db, refresh_token, codec, policy)
         except InvalidGrantError:
-            raise OAuthError("invalid_grant", "Refresh token is invalid, expired or revoked") from None
+            raise OAuthError(
+                "invalid_grant", "Refresh token is invalid, expired or revoked"
+            ) from None
     else:
         raise OAuthError("unsupported_grant_type", "Use grant_type=password or refresh_token")
     response.headers.update(NO_STORE)

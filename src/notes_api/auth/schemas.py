@@ -9,7 +9,7 @@ class TokenResponse(BaseModel):
     """RFC 6749 section 5.1 successful response."""
 
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - RFC 6750 token type, not a secret
     expires_in: int
     refresh_token: str
 
@@ -17,9 +17,7 @@ class TokenResponse(BaseModel):
 class OAuthErrorResponse(BaseModel):
     """RFC 6749 section 5.2 error response."""
 
-    error: Literal[
-        "invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_client"
-    ]
+    error: Literal["invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_client"]
     error_description: str
 
 

@@ -71,8 +71,13 @@ async def start_session(
     """A fresh token family for a user who just logged in."""
     now = utcnow()
     return await _issue(
-        db, user, codec, policy, family_id=new_family_id(),
-        family_expires_at=now + policy.family_lifetime, now=now,
+        db,
+        user,
+        codec,
+        policy,
+        family_id=new_family_id(),
+        family_expires_at=now + policy.family_lifetime,
+        now=now,
     )
 
 
@@ -105,8 +110,13 @@ async def rotate(
         await db.commit()
         raise InvalidGrantError
     return await _issue(
-        db, user, codec, policy, family_id=family_id,
-        family_expires_at=family_expires_at, now=now,
+        db,
+        user,
+        codec,
+        policy,
+        family_id=family_id,
+        family_expires_at=family_expires_at,
+        now=now,
     )
 
 

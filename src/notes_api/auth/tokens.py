@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict
 
-ACCESS_TOKEN_TYPE = "access"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - the `type` claim value, not a secret
 REQUIRED_CLAIMS = ("sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud")
 CLOCK_SKEW_LEEWAY_SECONDS = 5
 REFRESH_TOKEN_BYTES = 32  # 256 bits

@@ -43,9 +43,7 @@ async def find_user(db: AsyncSession, username: str) -> User | None:
 
 
 async def get_user(db: AsyncSession, user_id: int) -> User:
-    user = await db.scalar(
-        select(User).options(selectinload(User.roles)).where(User.id == user_id)
-    )
+    user = await db.scalar(select(User).options(selectinload(User.roles)).where(User.id == user_id))
     if user is None:
         raise NotFoundError(f"No user with id {user_id}")
     return user
