@@ -17,10 +17,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+MIN_SECRET_BYTES_BY_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
+"""RFC 7518 section 3.2: an HMAC key at least as long as the hash output."""
 DEV_SECRET_FILE = Path(".jwt-secret")
 """Where development mode keeps its generated key (git-ignored), so restarts and workers agree."""
-
-SUPPORTED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 
 
 class SettingsError(ValueError):
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.jwt_secret_key is not None:
-            check_secret_strength(self.jwt_secret_key.get_secret_value())
+            check_secret_strength(self.jwt_secret_key.get_secret_value(), self.jwt_algorithm)
         if self.app_env == "production":
             if self.jwt_secret_key is None:
                 raise SettingsError(
@@ -99,9 +99,10 @@ class Settings(BaseSettings):
         return _development_secret(DEV_SECRET_FILE)
 
 
-def check_secret_strength(secret: str) -> None:
-    if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise SettingsError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
+def check_secret_strength(secret: str, algorithm: str) -> None:
+    minimum = MIN_SECRET_BYTES_BY_ALGORITHM[algorithm]
+    if len(secret.encode()) < minimum:
+        raise SettingsError(f"JWT_SECRET_KEY must be at least {minimum} bytes long for {algorithm}")
 
 
 @lru_cache(maxsize=4)

@@ -44,8 +44,13 @@ class UnprotectedRouteError(RuntimeError):
     """A route is neither guarded nor public: usually @authorize placed above @router.get."""
 
 
+UNAUTHENTICATED_RESPONSE = {"description": "Missing, invalid or expired access token"}
+FORBIDDEN_RESPONSE = {"description": "The access token lacks every required role"}
+
+
 def check_routes_are_protected(routes: Sequence[BaseRoute]) -> None:
-    """Refuse to build an app with a route that is neither guarded nor public.
+    """Refuse to build an app with a route that is neither guarded nor public, and
+    document the 401 (and 403) answers of every guarded route in OpenAPI.
 
     `iter_route_contexts` flattens included routers (FastAPI >= 0.137 keeps them
     as tree nodes in `app.routes`).
@@ -55,7 +60,11 @@ def check_routes_are_protected(routes: Sequence[BaseRoute]) -> None:
         if path in PUBLIC_PATHS:
             continue
         route = context.original_route
-        if isinstance(route, APIRoute) and required_roles(route.endpoint) is not None:
+        roles = required_roles(route.endpoint) if isinstance(route, APIRoute) else None
+        if isinstance(route, APIRoute) and roles is not None:
+            route.responses.setdefault(401, UNAUTHENTICATED_RESPONSE)
+            if roles:
+                route.responses.setdefault(403, FORBIDDEN_RESPONSE)
             continue
         raise UnprotectedRouteError(
             f"Route {path!r} is neither guarded by @authorize (directly under the route "

@@ -7,6 +7,7 @@ character (PostgreSQL cannot store one; a 500 would follow), so bad input is a
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -20,6 +21,15 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 1024
 DATABASE_INT_MAX = 2**31 - 1
 """Ids are 32-bit in both databases; a larger one can only be a 422, never a driver error."""
+
+
+_USERNAME = re.compile(USERNAME_PATTERN)
+
+
+def is_username(value: str) -> bool:
+    """Whether `value` could name an account (case-insensitively): anything else is unknown
+    without asking the database, which may not even accept it (NUL, oversized)."""
+    return _USERNAME.fullmatch(value.lower()) is not None
 
 
 def _refuse_nul(value: str) -> str:

@@ -28,6 +28,7 @@ from notes_api.auth.tokens import (
 from notes_api.clock import as_utc, utcnow
 from notes_api.users.models import User
 from notes_api.users.service import find_user, get_user
+from notes_api.validation import is_username
 
 
 class InvalidGrantError(Exception):
@@ -53,7 +54,7 @@ async def authenticate(db: AsyncSession, username: str, password: str) -> User:
     Every path costs exactly one password verification in the thread pool, so
     neither the answer nor its timing tells whether the username exists.
     """
-    user = await find_user(db, username)
+    user = await find_user(db, username) if is_username(username) else None
     if user is None:
         await to_thread.run_sync(burn_verification, password)
         raise InvalidGrantError

@@ -23,21 +23,14 @@ from notes_api.validation import DatabaseId, RoleName
 
 router = APIRouter()
 
-ADMIN_ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing or invalid access token"},
-    403: {"description": "The token lacks the admin role"},
-}
 
-
-@router.get("/roles", response_model=list[RoleRead], tags=["roles"], responses=ADMIN_ERRORS)
+@router.get("/roles", response_model=list[RoleRead], tags=["roles"])
 @authorize(roles="admin")
 async def list_roles(db: DbSession) -> list[RoleRead]:
     return [RoleRead.model_validate(role) for role in await service.list_roles(db)]
 
 
-@router.post(
-    "/roles", response_model=RoleRead, status_code=201, tags=["roles"], responses=ADMIN_ERRORS
-)
+@router.post("/roles", response_model=RoleRead, status_code=201, tags=["roles"])
 @authorize(roles="admin")
 async def create_role(payload: RoleCreate, db: DbSession, response: Response) -> RoleRead:
     role = await service.create_role(db, name=payload.name, description=payload.description)
@@ -45,13 +38,13 @@ async def create_role(payload: RoleCreate, db: DbSession, response: Response) ->
     return RoleRead.model_validate(role)
 
 
-@router.delete("/roles/{name}", status_code=204, tags=["roles"], responses=ADMIN_ERRORS)
+@router.delete("/roles/{name}", status_code=204, tags=["roles"])
 @authorize(roles="admin")
 async def delete_role(name: RoleName, db: DbSession) -> None:
     await service.delete_role(db, name)
 
 
-@router.get("/users", response_model=UserPage, tags=["users"], responses=ADMIN_ERRORS)
+@router.get("/users", response_model=UserPage, tags=["users"])
 @authorize(roles="admin")
 async def list_users(
     db: DbSession, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -62,9 +55,7 @@ async def list_users(
     )
 
 
-@router.post(
-    "/users", response_model=UserRead, status_code=201, tags=["users"], responses=ADMIN_ERRORS
-)
+@router.post("/users", response_model=UserRead, status_code=201, tags=["users"])
 @authorize(roles="admin")
 async def create_user(payload: UserCreate, db: DbSession, response: Response) -> UserRead:
     user = await service.create_user(
@@ -78,13 +69,13 @@ async def create_user(payload: UserCreate, db: DbSession, response: Response) ->
     return UserRead.model_validate(user)
 
 
-@router.get("/users/{user_id}", response_model=UserRead, tags=["users"], responses=ADMIN_ERRORS)
+@router.get("/users/{user_id}", response_model=UserRead, tags=["users"])
 @authorize(roles="admin")
 async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
     return UserRead.model_validate(await service.get_user(db, user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserRead, tags=["users"], responses=ADMIN_ERRORS)
+@router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
 @authorize(roles="admin")
 async def update_user(
     user_id: DatabaseId, payload: UserUpdate, db: DbSession, token: CurrentToken
@@ -97,17 +88,13 @@ async def update_user(
     return UserRead.model_validate(user)
 
 
-@router.put(
-    "/users/{user_id}/roles/{name}", status_code=204, tags=["users"], responses=ADMIN_ERRORS
-)
+@router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
 @authorize(roles="admin")
 async def grant_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> None:
     await service.grant_role(db, user_id, name)
 
 
-@router.delete(
-    "/users/{user_id}/roles/{name}", status_code=204, tags=["users"], responses=ADMIN_ERRORS
-)
+@router.delete("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
 @authorize(roles="admin")
 async def revoke_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> None:
     await service.revoke_role(db, user_id, name)

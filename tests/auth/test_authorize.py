@@ -1,0 +1,190 @@
+"""`@authorize`: sync and async endpoints, token injection, decoration-time misuse checks."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from notes_api.auth.authorize import authenticated, authorize, parse_roles, required_roles
+from notes_api.auth.dependencies import CurrentToken, get_token_data
+from notes_api.auth.tokens import AccessTokenCodec, TokenData
+from notes_api.main import PUBLIC_PATHS, UnprotectedRouteError, check_routes_are_protected
+
+codec = AccessTokenCodec(
+    key="k" * 32, algorithm="HS256", issuer="i", audience="a", lifetime=timedelta(minutes=5)
+)
+loop_threads: list[int] = []
+router = APIRouter()
+
+
+@router.get("/async-declared")
+@authorize(roles="user, admin")
+async def async_declared(token: CurrentToken) -> dict[str, object]:
+    loop_threads.append(threading.get_ident())
+    return {"who": token.username, "thread": threading.get_ident()}
+
+
+@router.get("/sync-injected")
+@authorize(roles=["admin"])
+def sync_injected() -> dict[str, object]:
+    return {"thread": threading.get_ident()}
+
+
+@router.get("/seed-spelling")
+@authorize(roles="user")
+def seed_spelling(token_data: TokenData = Depends(get_token_data)) -> dict[str, object]:
+    return {"who": token_data.username}
+
+
+@router.get("/any-token")
+@authenticated
+async def any_token() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@pytest.fixture
+def guarded_client() -> Iterator[TestClient]:
+    app = FastAPI()
+    app.state.token_codec = codec
+    app.include_router(router)
+    with TestClient(app) as client:
+        yield client
+
+
+def token_for(*roles: str) -> dict[str, str]:
+    token = codec.encode(user_id=1, username="alice", roles=list(roles))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_async_endpoint_stays_a_coroutine_function() -> None:
+    assert inspect.iscoroutinefunction(async_declared)
+    assert inspect.iscoroutinefunction(inspect.unwrap(async_declared))
+
+
+def test_sync_endpoint_stays_a_plain_function() -> None:
+    assert not inspect.iscoroutinefunction(sync_injected)
+    assert not inspect.iscoroutinefunction(inspect.unwrap(sync_injected))
+
+
+def test_async_endpoint_receives_its_declared_token(guarded_client: TestClient) -> None:
+    response = guarded_client.get("/async-declared", headers=token_for("user"))
+    assert response.status_code == 200
+    assert response.json()["who"] == "alice"
+
+
+def test_sync_endpoint_runs_in_the_thread_pool_not_on_the_event_loop(
+    guarded_client: TestClient,
+) -> None:
+    guarded_client.get("/async-declared", headers=token_for("user"))
+    response = guarded_client.get("/sync-injected", headers=token_for("admin"))
+    assert response.status_code == 200
+    assert response.json()["thread"] != loop_threads[-1]
+
+
+def test_token_is_injected_when_the_endpoint_does_not_ask(guarded_client: TestClient) -> None:
+    assert guarded_client.get("/sync-injected").status_code == 401
+    assert guarded_client.get("/sync-injected", headers=token_for("user")).status_code == 403
+    assert guarded_client.get("/sync-injected", headers=token_for("admin")).status_code == 200
+
+
+def test_seed_spelling_with_depends_works(guarded_client: TestClient) -> None:
+    response = guarded_client.get("/seed-spelling", headers=token_for("user"))
+    assert response.json() == {"who": "alice"}
+
+
+def test_any_listed_role_is_enough(guarded_client: TestClient) -> None:
+    assert guarded_client.get("/async-declared", headers=token_for("admin")).status_code == 200
+    assert guarded_client.get("/async-declared", headers=token_for("other")).status_code == 403
+
+
+def test_authenticated_accepts_a_token_without_roles(guarded_client: TestClient) -> None:
+    assert guarded_client.get("/any-token", headers=token_for()).status_code == 200
+    assert guarded_client.get("/any-token").status_code == 401
+
+
+def test_token_is_decoded_once_per_request(
+    guarded_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    original = AccessTokenCodec.decode
+
+    def counting(self: AccessTokenCodec, token: str) -> TokenData:
+        calls.append(token)
+        return original(self, token)
+
+    monkeypatch.setattr(AccessTokenCodec, "decode", counting)
+    guarded_client.get("/seed-spelling", headers=token_for("user"))
+    assert len(calls) == 1
+
+
+def test_injected_parameter_is_hidden_from_the_openapi_parameters(
+    guarded_client: TestClient,
+) -> None:
+    operation = guarded_client.get("/openapi.json").json()["paths"]["/sync-injected"]["get"]
+    assert "parameters" not in operation
+
+
+@pytest.mark.parametrize("roles", ["", " , ", [], ["Admin"], "user,Admin", "a b", ["user", ""]])
+def test_malformed_role_lists_fail_at_decoration_time(roles: str | list[str]) -> None:
+    with pytest.raises(ValueError, match="authorize"):
+        authorize(roles=roles)
+
+
+def test_roles_are_parsed_from_comma_joined_strings_with_whitespace() -> None:
+    assert parse_roles(" user ,admin ") == frozenset({"user", "admin"})
+
+
+def test_guarding_twice_fails_at_decoration_time() -> None:
+    with pytest.raises(TypeError):
+        authorize("user")(authorize("admin")(lambda: None))
+
+
+def test_authorize_above_the_route_decorator_fails_at_app_creation() -> None:
+    app = FastAPI()
+
+    @authorize(roles="admin")
+    @app.get("/oops")
+    async def oops() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(UnprotectedRouteError, match="/oops"):
+        check_routes_are_protected(app.routes)
+
+
+def test_unguarded_route_fails_at_app_creation() -> None:
+    app = FastAPI()
+
+    @app.get("/open")
+    async def open_route() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(UnprotectedRouteError, match="/open"):
+        check_routes_are_protected(app.routes)
+
+
+def test_every_route_of_the_app_is_guarded_or_public(app: FastAPI) -> None:
+    for context in iter_route_contexts(app.routes):
+        guarded = required_roles(context.endpoint) is not None if context.endpoint else False
+        assert guarded or context.path in PUBLIC_PATHS, context.path
+
+
+def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
+    assert {
+        "/token",
+        "/token/revoke",
+        "/signup",
+        "/healthz",
+        "/readyz",
+        "/",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+    } == PUBLIC_PATHS

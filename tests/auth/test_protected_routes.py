@@ -1,0 +1,115 @@
+"""RFC 6750 answers on protected routes: 401 for bad tokens, 403 for missing roles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.conftest import TEST_SECRET, MakeUser, bearer, login
+
+
+def forge(**overrides: object) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {
+        "sub": "mallory",
+        "id": 1,
+        "roles": "admin,user",
+        "type": "access",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "jti": "x",
+        "iss": "notes-api",
+        "aud": "notes-api",
+    }
+    claims.update(overrides)
+    return jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+
+
+def test_no_token_is_401_with_a_bare_bearer_challenge(client: TestClient) -> None:
+    response = client.get("/identify/me")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {"detail": "Not authenticated"}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer not-a-jwt",
+        "Bearer " + forge(type="refresh"),
+        "Bearer " + forge(exp=datetime.now(UTC) - timedelta(minutes=1)),
+        "Bearer " + forge(aud="someone-else"),
+        "Bearer " + jwt.encode({"sub": "x"}, "another-key-that-is-long-enough-1234567", "HS256"),
+        "Bearer " + "a" * 10_000,
+    ],
+    ids=["garbage", "wrong-type", "expired", "wrong-audience", "wrong-key", "huge"],
+)
+def test_unusable_token_is_401_invalid_token(client: TestClient, authorization: str) -> None:
+    response = client.get("/identify/me", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+@pytest.mark.parametrize("authorization", ["Basic Zm9vOmJhcg==", "Bearer", "Token abc", ""])
+def test_other_authorization_schemes_are_401(client: TestClient, authorization: str) -> None:
+    response = client.get("/identify/me", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_refresh_token_is_not_an_access_token(client: TestClient, make_user: MakeUser) -> None:
+    tokens = login(client, make_user().username)
+    response = client.get("/identify/me", headers=bearer(tokens["refresh_token"]))
+    assert response.status_code == 401
+
+
+def test_identify_me_returns_the_token_identity(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user("alice", roles=["user", "admin"])
+    tokens = login(client, "alice")
+    response = client.get("/identify/me", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200
+    assert response.json() == {"id": user.id, "username": "alice", "roles": ["admin", "user"]}
+
+
+def test_identify_me_works_for_a_user_without_roles(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    make_user("norole", roles=[])
+    response = client.get("/identify/me", headers=bearer(login(client, "norole")["access_token"]))
+    assert response.status_code == 200
+    assert response.json()["roles"] == []
+
+
+def test_valid_token_without_the_role_is_403_insufficient_scope(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    make_user("bob", roles=["user"])
+    response = client.get("/roles", headers=bearer(login(client, "bob")["access_token"]))
+    assert response.status_code == 403
+    assert "admin" in response.json()["detail"]
+    assert response.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"')
+
+
+def test_roles_come_from_the_token_without_a_database_read(
+    app: FastAPI, client: TestClient
+) -> None:
+    """A token for a user id that does not exist still authorizes: roles are in the token."""
+    token = app.state.token_codec.encode(user_id=999, username="ghost", roles=["admin"])
+    assert client.get("/roles", headers=bearer(token)).status_code == 200
+
+
+def test_openapi_declares_the_password_flow_on_protected_operations(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    scheme = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]
+    assert scheme["flows"]["password"]["tokenUrl"] == "token"
+    assert schema["paths"]["/identify/me"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
+    assert "security" not in schema["paths"]["/token"]["post"]
+
+
+def test_openapi_documents_401_and_403_on_role_protected_operations(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/roles"]["get"]
+    assert {"401", "403"} <= operation["responses"].keys()

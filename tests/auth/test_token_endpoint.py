@@ -1,0 +1,277 @@
+"""`POST /token` and `POST /token/revoke` through HTTP, as an OAuth2 client sees them."""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import bcrypt
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, text, update
+
+from notes_api.auth.models import RefreshToken
+from notes_api.auth.tokens import hash_refresh_token
+from notes_api.clock import utcnow
+from notes_api.users.models import User
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+
+
+def refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+
+
+def assert_oauth_error(response, error: str) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == error
+    assert response.json()["error_description"]
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_login_returns_an_rfc6749_token_response(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user()
+    response = client.post(
+        "/token",
+        data={"grant_type": "password", "username": user.username, "password": DEFAULT_PASSWORD},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 15 * 60
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+
+
+def test_grant_type_may_be_omitted(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user()
+    response = client.post("/token", data={"username": user.username, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 200
+
+
+def test_username_is_case_insensitive(client: TestClient, make_user: MakeUser) -> None:
+    make_user("alice")
+    response = client.post("/token", data={"username": "Alice", "password": DEFAULT_PASSWORD})
+    assert response.status_code == 200
+
+
+def test_client_basic_authentication_header_is_accepted(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    user = make_user()
+    basic = base64.b64encode(b"notes-web:").decode()
+    response = client.post(
+        "/token",
+        data={"grant_type": "password", "username": user.username, "password": DEFAULT_PASSWORD},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert response.status_code == 200
+
+
+def test_wrong_password_is_invalid_grant(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user()
+    response = client.post("/token", data={"username": user.username, "password": "wrong-pass"})
+    assert_oauth_error(response, "invalid_grant")
+
+
+def test_unknown_user_answers_exactly_like_a_wrong_password(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    user = make_user()
+    wrong_password = client.post("/token", data={"username": user.username, "password": "nope1234"})
+    unknown_user = client.post("/token", data={"username": "nobody", "password": "nope1234"})
+    assert unknown_user.status_code == wrong_password.status_code
+    assert unknown_user.content == wrong_password.content
+    assert unknown_user.headers["cache-control"] == wrong_password.headers["cache-control"]
+
+
+def test_unknown_user_still_costs_one_password_verification(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notes_api.auth import service
+
+    calls: list[str] = []
+    monkeypatch.setattr(service, "burn_verification", lambda password: calls.append(password))
+    client.post("/token", data={"username": "nobody", "password": "whatever1"})
+    assert calls == ["whatever1"]
+
+
+def test_disabled_user_is_invalid_grant(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user(disabled=True)
+    response = client.post("/token", data={"username": user.username, "password": DEFAULT_PASSWORD})
+    assert_oauth_error(response, "invalid_grant")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{}, {"username": "alice"}, {"password": "secret123"}, {"grant_type": "refresh_token"}],
+)
+def test_missing_parameters_are_invalid_request(client: TestClient, form: dict[str, str]) -> None:
+    assert_oauth_error(client.post("/token", data=form), "invalid_request")
+
+
+def test_json_body_is_invalid_request(client: TestClient) -> None:
+    response = client.post("/token", json={"username": "a", "password": "b"})
+    assert_oauth_error(response, "invalid_request")
+
+
+@pytest.mark.parametrize("grant", ["client_credentials", "authorization_code", "PASSWORD"])
+def test_other_grant_types_are_unsupported(client: TestClient, grant: str) -> None:
+    response = client.post("/token", data={"grant_type": grant, "username": "a", "password": "b"})
+    assert_oauth_error(response, "unsupported_grant_type")
+
+
+@pytest.mark.parametrize("username", ["nul\x00name", "x" * 300, "ünïcode", "a b"])
+def test_odd_usernames_are_invalid_grant_never_500(client: TestClient, username: str) -> None:
+    response = client.post("/token", data={"username": username, "password": "whatever1"})
+    assert_oauth_error(response, "invalid_grant")
+
+
+def test_long_password_against_a_bcrypt_hash_is_invalid_grant(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    legacy = bcrypt.hashpw(b"legacy password", bcrypt.gensalt(rounds=4)).decode()
+    user = make_user(hashed_password=legacy)
+    response = client.post("/token", data={"username": user.username, "password": "p" * 200})
+    assert_oauth_error(response, "invalid_grant")
+
+
+def test_bcrypt_hash_is_upgraded_to_argon2_on_login(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    legacy = bcrypt.hashpw(b"legacy password", bcrypt.gensalt(rounds=4)).decode()
+    user = make_user(hashed_password=legacy)
+    login(client, user.username, "legacy password")
+    with db_engine.connect() as connection:
+        stored = connection.scalar(select(User.hashed_password).where(User.id == user.id))
+    assert stored is not None
+    assert stored.startswith("$argon2id$")
+    login(client, user.username, "legacy password")
+
+
+def test_refresh_token_is_stored_only_as_its_hash(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    tokens = login(client, make_user().username)
+    with db_engine.connect() as connection:
+        stored = list(connection.scalars(select(RefreshToken.token_hash)))
+    assert stored == [hash_refresh_token(tokens["refresh_token"])]
+
+
+def test_refresh_returns_a_new_pair_and_the_old_token_dies(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    first = login(client, make_user().username)
+    response = refresh(client, first["refresh_token"])
+    assert response.status_code == 200
+    second = response.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert response.headers["cache-control"] == "no-store"
+    assert client.get("/identify/me", headers=bearer(second["access_token"])).status_code == 200
+    assert_oauth_error(refresh(client, first["refresh_token"]), "invalid_grant")
+
+
+def test_reusing_a_rotated_token_revokes_the_whole_family(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    first = login(client, make_user().username)
+    second = refresh(client, first["refresh_token"]).json()
+    assert_oauth_error(refresh(client, first["refresh_token"]), "invalid_grant")
+    assert_oauth_error(refresh(client, second["refresh_token"]), "invalid_grant")
+
+
+def test_reuse_revokes_only_that_login(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user()
+    stolen, other_device = login(client, user.username), login(client, user.username)
+    refresh(client, stolen["refresh_token"])
+    refresh(client, stolen["refresh_token"])
+    assert refresh(client, other_device["refresh_token"]).status_code == 200
+
+
+def test_expired_refresh_token_is_invalid_grant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    tokens = login(client, make_user().username)
+    with db_engine.begin() as connection:
+        connection.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_rotation_never_outlives_the_family_lifetime(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    tokens = login(client, make_user().username)
+    soon = utcnow() + timedelta(minutes=1)
+    with db_engine.begin() as connection:
+        connection.execute(update(RefreshToken).values(family_expires_at=soon))
+    refresh(client, tokens["refresh_token"])
+    with db_engine.connect() as connection:
+        newest = connection.execute(
+            select(RefreshToken.expires_at).order_by(RefreshToken.id.desc()).limit(1)
+        ).scalar_one()
+    assert newest.replace(tzinfo=None) <= soon.replace(tzinfo=None)
+
+
+def test_unknown_refresh_token_is_invalid_grant(client: TestClient) -> None:
+    assert_oauth_error(refresh(client, "not-a-token"), "invalid_grant")
+
+
+def test_refresh_carries_roles_changed_in_plain_sql(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user(roles=["user"])
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO user_roles (user_id, role_id) "
+                "SELECT :uid, id FROM roles WHERE name = 'admin'"
+            ),
+            {"uid": user.id},
+        )
+    renewed = refresh(client, tokens["refresh_token"]).json()
+    me = client.get("/identify/me", headers=bearer(renewed["access_token"])).json()
+    assert me["roles"] == ["admin", "user"]
+
+
+def test_refresh_of_a_disabled_user_is_invalid_grant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user.id).values(disabled=True))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_sixteen_concurrent_refreshes_with_one_token_let_exactly_one_through(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    tokens = login(client, make_user().username)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(lambda _: refresh(client, tokens["refresh_token"]), range(16)))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [400] * 15
+    assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
+
+
+def test_revoke_ends_the_login(client: TestClient, make_user: MakeUser) -> None:
+    first = login(client, make_user().username)
+    second = refresh(client, first["refresh_token"]).json()
+    response = client.post("/token/revoke", data={"token": first["refresh_token"]})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert_oauth_error(refresh(client, second["refresh_token"]), "invalid_grant")
+
+
+@pytest.mark.parametrize("hint", [None, "refresh_token", "access_token"])
+def test_revoking_an_unknown_token_is_still_200(client: TestClient, hint: str | None) -> None:
+    form = {"token": "unknown"} | ({"token_type_hint": hint} if hint else {})
+    assert client.post("/token/revoke", data=form).status_code == 200
+
+
+def test_revoke_without_a_token_is_invalid_request(client: TestClient) -> None:
+    assert_oauth_error(client.post("/token/revoke", data={}), "invalid_request")

@@ -1,0 +1,164 @@
+"""Unit tests for the pure access-token codec and refresh-token helpers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from notes_api.auth.tokens import (
+    REFRESH_TOKEN_BYTES,
+    AccessTokenCodec,
+    InvalidTokenError,
+    hash_refresh_token,
+    new_refresh_token,
+)
+
+KEY = "unit-test-signing-key-" + "0123456789abcdef" * 3  # 70 bytes: enough for HS512
+codec = AccessTokenCodec(
+    key=KEY,
+    algorithm="HS256",
+    issuer="notes-api",
+    audience="notes-api",
+    lifetime=timedelta(minutes=15),
+)
+
+
+def claims(**overrides: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    base: dict[str, object] = {
+        "sub": "alice",
+        "id": 7,
+        "roles": "admin,user",
+        "type": "access",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "jti": "j1",
+        "iss": "notes-api",
+        "aud": "notes-api",
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def test_round_trip_carries_id_username_and_roles() -> None:
+    token = codec.encode(user_id=7, username="alice", roles=["user", "admin"])
+    data = codec.decode(token)
+    assert (data.id, data.username, data.roles) == (7, "alice", ["admin", "user"])
+
+
+def test_roles_travel_as_one_comma_joined_string() -> None:
+    token = codec.encode(user_id=7, username="alice", roles=["user", "admin"])
+    assert jwt.decode(token, options={"verify_signature": False})["roles"] == "admin,user"
+
+
+def test_no_roles_is_an_empty_string_and_an_empty_list() -> None:
+    token = codec.encode(user_id=7, username="alice", roles=[])
+    assert jwt.decode(token, options={"verify_signature": False})["roles"] == ""
+    assert codec.decode(token).roles == []
+
+
+def test_every_required_claim_is_present() -> None:
+    token = codec.encode(user_id=1, username="a", roles=[])
+    payload = jwt.decode(token, options={"verify_signature": False})
+    assert {"sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud"} <= payload.keys()
+
+
+def test_expired_token_is_rejected() -> None:
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    token = jwt.encode(claims(exp=past, iat=past - timedelta(minutes=1)), KEY, algorithm="HS256")
+    with pytest.raises(InvalidTokenError):
+        codec.decode(token)
+
+
+def test_small_clock_skew_is_tolerated() -> None:
+    just_expired = datetime.now(UTC) - timedelta(seconds=2)
+    token = jwt.encode(claims(exp=just_expired), KEY, algorithm="HS256")
+    assert codec.decode(token).username == "alice"
+
+
+@pytest.mark.parametrize(
+    "missing", ["sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud"]
+)
+def test_token_missing_a_required_claim_is_rejected(missing: str) -> None:
+    token = jwt.encode(claims(**{missing: None}), KEY, algorithm="HS256")
+    with pytest.raises(InvalidTokenError):
+        codec.decode(token)
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("type", "refresh"),
+        ("iss", "someone-else"),
+        ("aud", "another-api"),
+        ("id", True),
+        ("id", "7"),
+        ("roles", ["admin"]),
+        ("sub", 5),
+    ],
+)
+def test_token_with_a_wrong_claim_is_rejected(claim: str, value: object) -> None:
+    token = jwt.encode(claims(**{claim: value}), KEY, algorithm="HS256")
+    with pytest.raises(InvalidTokenError):
+        codec.decode(token)
+
+
+def test_wrong_key_is_rejected() -> None:
+    token = jwt.encode(claims(), "another-key-of-sufficient-length-" + "0" * 40, algorithm="HS256")
+    with pytest.raises(InvalidTokenError):
+        codec.decode(token)
+
+
+def test_other_hmac_algorithm_is_rejected_even_with_the_right_key() -> None:
+    token = jwt.encode(claims(), KEY, algorithm="HS512")
+    with pytest.raises(InvalidTokenError):
+        codec.decode(token)
+
+
+def test_configured_algorithm_is_the_one_accepted() -> None:
+    hs512 = replace(codec, algorithm="HS512")
+    assert hs512.decode(hs512.encode(user_id=1, username="a", roles=["user"])).id == 1
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def test_alg_none_is_rejected() -> None:
+    payload = {key: value for key, value in claims().items()}
+    payload["iat"] = payload["exp"] = int(datetime.now(UTC).timestamp()) + 60
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(payload)}."
+    with pytest.raises(InvalidTokenError):
+        codec.decode(unsigned)
+
+
+def test_tampered_payload_is_rejected() -> None:
+    header, _payload, signature = codec.encode(user_id=1, username="a", roles=["user"]).split(".")
+    forged = _b64({**claims(roles="admin"), "iat": 1, "exp": 4_000_000_000})
+    with pytest.raises(InvalidTokenError):
+        codec.decode(f"{header}.{forged}.{signature}")
+
+
+@pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "Bearer x", "\x00\xff", "." * 3])
+def test_garbage_is_rejected(garbage: str) -> None:
+    with pytest.raises(InvalidTokenError):
+        codec.decode(garbage)
+
+
+def test_refresh_tokens_have_256_bits_and_never_repeat() -> None:
+    tokens = {new_refresh_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(len(base64.urlsafe_b64decode(t + "=")) == REFRESH_TOKEN_BYTES for t in tokens)
+
+
+def test_refresh_token_hash_is_sha256_hex_and_not_the_token() -> None:
+    token = new_refresh_token()
+    digest = hash_refresh_token(token)
+    assert len(digest) == 64
+    assert token not in digest
+    assert digest == hash_refresh_token(token)
