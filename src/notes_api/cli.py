@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.tokens import split_roles
 from notes_api.config import get_settings
 from notes_api.database import create_app_engine, create_session_factory
@@ -126,6 +127,7 @@ def create_user(
     user = run_with_session(
         lambda db: service.create_user(
             db,
+            COMMAND_LINE,
             username=payload.username,
             password=payload.password,
             email=payload.email,
@@ -153,7 +155,7 @@ def grant(username: str, role: str) -> None:
 
     async def work(db: AsyncSession) -> None:
         user = await service.get_user_by_username(db, username)
-        await service.grant_role(db, user.id, role)
+        await service.grant_role(db, COMMAND_LINE, user.id, role)
 
     run_with_session(work)
     typer.echo(f"granted {role} to {username}")
@@ -165,7 +167,7 @@ def revoke(username: str, role: str) -> None:
 
     async def work(db: AsyncSession) -> None:
         user = await service.get_user_by_username(db, username)
-        await service.revoke_role(db, user.id, role)
+        await service.revoke_role(db, COMMAND_LINE, user.id, role)
 
     run_with_session(work)
     typer.echo(f"revoked {role} from {username}")
@@ -207,7 +209,7 @@ def ensure_demo_users() -> None:
             if await service.find_user(db, username) is None:
                 password = secrets.token_urlsafe(12)
                 await service.create_user(
-                    db, username=username, password=password, role_names=roles
+                    db, COMMAND_LINE, username=username, password=password, role_names=roles
                 )
                 created.append((username, password))
         return created

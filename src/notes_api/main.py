@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from notes_api import __version__
+from notes_api.audit.router import router as audit_router
 from notes_api.auth.authorize import required_roles
 from notes_api.auth.router import OAuthError, oauth_error_handler
 from notes_api.auth.router import router as auth_router
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
-    for router in (health_router, auth_router, users_router):
+    for router in (health_router, auth_router, users_router, audit_router):
         app.include_router(router)
 
     check_routes_are_protected(app.routes)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 
+from notes_api.audit.dependencies import client_ip
 from notes_api.auth import service
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken, get_token_codec
@@ -53,6 +54,7 @@ Policy = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
     summary="Log in, or trade a refresh token for a new token pair",
 )
 async def issue_token(
+    request: Request,
     response: Response,
     db: DbSession,
     codec: Codec,
@@ -74,7 +76,7 @@ async def issue_token(
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
-            user = await service.authenticate(db, username, password)
+            user = await service.authenticate(db, username, password, client_ip(request))
         except InvalidGrantError:
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         pair = await service.start_session(db, user, codec, policy)

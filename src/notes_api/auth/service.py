@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from anyio import to_thread
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.models import RefreshToken
 from notes_api.auth.passwords import burn_verification, verify_password
 from notes_api.auth.revocation import revoke_family
@@ -48,22 +50,37 @@ class TokenPair:
     expires_in: int
 
 
-async def authenticate(db: AsyncSession, username: str, password: str) -> User:
+async def authenticate(
+    db: AsyncSession, username: str, password: str, client_ip: str | None
+) -> User:
     """The enabled user with these credentials; otherwise `InvalidGrantError`.
 
     Every path costs exactly one password verification in the thread pool, so
-    neither the answer nor its timing tells whether the username exists.
+    neither the answer nor its timing tells whether the username exists. A
+    failure is audited (username and address, never the password) and committed.
     """
     user = await find_user(db, username) if is_username(username) else None
     if user is None:
         await to_thread.run_sync(burn_verification, password)
-        raise InvalidGrantError
+        await _login_failed(db, username, Actor(id=None, client_ip=client_ip))
     valid, upgraded_hash = await to_thread.run_sync(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
-        raise InvalidGrantError
+        await _login_failed(db, user.username, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:
         user.hashed_password = upgraded_hash
+    record(
+        db,
+        AuditAction.LOGIN_SUCCEEDED,
+        Actor(id=user.id, client_ip=client_ip),
+        target=user.username,
+    )
     return user
+
+
+async def _login_failed(db: AsyncSession, username: str, actor: Actor) -> NoReturn:
+    record(db, AuditAction.LOGIN_FAILED, actor, target=username[:255])
+    await db.commit()
+    raise InvalidGrantError
 
 
 async def start_session(
@@ -126,6 +143,12 @@ async def _handle_unusable(db: AsyncSession, digest: str) -> None:
     token = await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
     if token is not None and token.used_at is not None:
         await revoke_family(db, token.family_id)
+        record(
+            db,
+            AuditAction.REFRESH_REUSED,
+            Actor(id=token.user_id, client_ip=None),
+            target=token.family_id,
+        )
         await db.commit()
     else:
         await db.rollback()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from notes_api.audit.dependencies import AnonymousActor, CurrentActor
 from notes_api.auth.authorize import authorize
-from notes_api.auth.dependencies import CurrentToken
 from notes_api.database import DbSession
 from notes_api.errors import ConflictError, NotFoundError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
@@ -32,16 +32,18 @@ async def list_roles(db: DbSession) -> list[RoleRead]:
 
 @router.post("/roles", response_model=RoleRead, status_code=201, tags=["roles"])
 @authorize(roles="admin")
-async def create_role(payload: RoleCreate, db: DbSession, response: Response) -> RoleRead:
-    role = await service.create_role(db, name=payload.name, description=payload.description)
+async def create_role(
+    payload: RoleCreate, db: DbSession, actor: CurrentActor, response: Response
+) -> RoleRead:
+    role = await service.create_role(db, actor, name=payload.name, description=payload.description)
     response.headers["Location"] = f"/roles/{role.name}"
     return RoleRead.model_validate(role)
 
 
 @router.delete("/roles/{name}", status_code=204, tags=["roles"])
 @authorize(roles="admin")
-async def delete_role(name: RoleName, db: DbSession) -> None:
-    await service.delete_role(db, name)
+async def delete_role(name: RoleName, db: DbSession, actor: CurrentActor) -> None:
+    await service.delete_role(db, actor, name)
 
 
 @router.get("/users", response_model=UserPage, tags=["users"])
@@ -57,9 +59,12 @@ async def list_users(
 
 @router.post("/users", response_model=UserRead, status_code=201, tags=["users"])
 @authorize(roles="admin")
-async def create_user(payload: UserCreate, db: DbSession, response: Response) -> UserRead:
+async def create_user(
+    payload: UserCreate, db: DbSession, actor: CurrentActor, response: Response
+) -> UserRead:
     user = await service.create_user(
         db,
+        actor,
         username=payload.username,
         password=payload.password,
         email=payload.email,
@@ -78,26 +83,35 @@ async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
 @router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
 @authorize(roles="admin")
 async def update_user(
-    user_id: DatabaseId, payload: UserUpdate, db: DbSession, token: CurrentToken
+    user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: CurrentActor
 ) -> UserRead:
-    if payload.disabled and user_id == token.id:
+    if payload.disabled and user_id == actor.id:
         raise ConflictError("Administrators cannot disable themselves")
     user = await service.update_user(
-        db, user_id, email=payload.email, password=payload.password, disabled=payload.disabled
+        db,
+        actor,
+        user_id,
+        email=payload.email,
+        password=payload.password,
+        disabled=payload.disabled,
     )
     return UserRead.model_validate(user)
 
 
 @router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
 @authorize(roles="admin")
-async def grant_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> None:
-    await service.grant_role(db, user_id, name)
+async def grant_role(
+    user_id: DatabaseId, name: RoleName, db: DbSession, actor: CurrentActor
+) -> None:
+    await service.grant_role(db, actor, user_id, name)
 
 
 @router.delete("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
 @authorize(roles="admin")
-async def revoke_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> None:
-    await service.revoke_role(db, user_id, name)
+async def revoke_role(
+    user_id: DatabaseId, name: RoleName, db: DbSession, actor: CurrentActor
+) -> None:
+    await service.revoke_role(db, actor, user_id, name)
 
 
 @router.post(
@@ -107,11 +121,13 @@ async def revoke_role(user_id: DatabaseId, name: RoleName, db: DbSession) -> Non
     tags=["users"],
     responses={404: {"description": "Sign-up is disabled (ALLOW_SIGNUP=false)"}},
 )
-async def signup(payload: SignupRequest, db: DbSession, request: Request) -> UserRead:
+async def signup(
+    payload: SignupRequest, db: DbSession, request: Request, actor: AnonymousActor
+) -> UserRead:
     """Self-service registration; new users get the `user` role."""
     if not request.app.state.settings.allow_signup:
         raise NotFoundError("Not Found")
     user = await service.create_user(
-        db, username=payload.username, password=payload.password, email=payload.email
+        db, actor, username=payload.username, password=payload.password, email=payload.email
     )
     return UserRead.model_validate(user)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import hash_password
 from notes_api.auth.revocation import revoke_user_refresh_tokens
 from notes_api.errors import ConflictError, NotFoundError
@@ -86,6 +87,7 @@ async def list_roles(db: AsyncSession) -> list[Role]:
 
 async def create_user(
     db: AsyncSession,
+    actor: Actor,
     *,
     username: str,
     password: str,
@@ -101,6 +103,8 @@ async def create_user(
         roles=roles,
     )
     db.add(user)
+    await db.flush()
+    record(db, AuditAction.USER_CREATED, actor, target=user.username, roles=sorted(role_names))
     await commit_or_conflict(db, "Username or email already taken")
     return await get_user(db, user.id)
 
@@ -114,6 +118,7 @@ async def _refuse_taken(db: AsyncSession, *, username: str, email: str | None) -
 
 async def update_user(
     db: AsyncSession,
+    actor: Actor,
     user_id: int,
     *,
     email: str | None = None,
@@ -126,28 +131,32 @@ async def update_user(
         user.email = email
     if password is not None:
         user.hashed_password = await hash_in_thread(password)
-    if disabled is not None:
+        record(db, AuditAction.PASSWORD_CHANGED, actor, target=user.username)
+    if disabled is not None and disabled != user.disabled:
         user.disabled = disabled
+        action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+        record(db, action, actor, target=user.username)
     if password is not None or disabled:
         await revoke_user_refresh_tokens(db, user.id)
     await commit_or_conflict(db, "Email is already taken")
     return user
 
 
-async def grant_role(db: AsyncSession, user_id: int, role_name: str) -> None:
+async def grant_role(db: AsyncSession, actor: Actor, user_id: int, role_name: str) -> None:
     """Idempotent: granting a role the user already has changes nothing."""
     user = await get_user(db, user_id)
     role = await get_role(db, role_name)
     if role.name in user.role_names:
         return
     await db.execute(insert(user_roles).values(user_id=user.id, role_id=role.id))
+    record(db, AuditAction.ROLE_GRANTED, actor, target=user.username, role=role.name)
     try:
         await db.commit()
     except IntegrityError:  # granted concurrently: the row is there, as asked
         await db.rollback()
 
 
-async def revoke_role(db: AsyncSession, user_id: int, role_name: str) -> None:
+async def revoke_role(db: AsyncSession, actor: Actor, user_id: int, role_name: str) -> None:
     """Idempotent; refuses to take `admin` from the last enabled administrator."""
     user = await get_user(db, user_id)
     role = await get_role(db, role_name)
@@ -158,6 +167,7 @@ async def revoke_role(db: AsyncSession, user_id: int, role_name: str) -> None:
     await db.execute(
         delete(user_roles).where(user_roles.c.user_id == user.id, user_roles.c.role_id == role.id)
     )
+    record(db, AuditAction.ROLE_REVOKED, actor, target=user.username, role=role.name)
     await db.commit()
 
 
@@ -172,18 +182,20 @@ async def _enabled_admins(db: AsyncSession) -> int:
     return count or 0
 
 
-async def create_role(db: AsyncSession, *, name: str, description: str = "") -> Role:
+async def create_role(db: AsyncSession, actor: Actor, *, name: str, description: str = "") -> Role:
     if await db.scalar(select(Role.id).where(Role.name == name)) is not None:
         raise ConflictError(f"Role {name!r} already exists")
     role = Role(name=name, description=description)
     db.add(role)
+    record(db, AuditAction.ROLE_CREATED, actor, target=name)
     await commit_or_conflict(db, f"Role {name!r} already exists")
     return role
 
 
-async def delete_role(db: AsyncSession, name: str) -> None:
+async def delete_role(db: AsyncSession, actor: Actor, name: str) -> None:
     if name in BUILTIN_ROLES:
         raise ConflictError(f"Built-in role {name!r} cannot be deleted")
     role = await get_role(db, name)
     await db.execute(delete(Role).where(Role.id == role.id))
+    record(db, AuditAction.ROLE_DELETED, actor, target=name)
     await db.commit()

@@ -1,0 +1,27 @@
+"""Who is making a request, for the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from notes_api.audit.service import Actor
+from notes_api.auth.dependencies import CurrentToken
+
+
+def client_ip(request: Request) -> str | None:
+    """The client address; behind trusted proxies uvicorn has already resolved X-Forwarded-For."""
+    return request.client.host if request.client else None
+
+
+def anonymous_actor(request: Request) -> Actor:
+    return Actor(id=None, client_ip=client_ip(request))
+
+
+def current_actor(request: Request, token: CurrentToken) -> Actor:
+    return Actor(id=token.id, client_ip=client_ip(request))
+
+
+AnonymousActor = Annotated[Actor, Depends(anonymous_actor)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -1,0 +1,72 @@
+"""Recording and reading audit events.
+
+`record` only adds the event to the caller's session: it is committed in the
+same transaction as the change it describes, or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notes_api.audit.models import AuditEvent
+from notes_api.pagination import Page, paginate
+
+
+class AuditAction(StrEnum):
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_THROTTLED = "login.throttled"
+    REFRESH_REUSED = "refresh.reused"
+    ROLE_GRANTED = "role.granted"
+    ROLE_REVOKED = "role.revoked"
+    ROLE_CREATED = "role.created"
+    ROLE_DELETED = "role.deleted"
+    USER_CREATED = "user.created"
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
+    PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 - an event name
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user id (None for the command line or an anonymous caller) and
+    the client address the request came from."""
+
+    id: int | None
+    client_ip: str | None
+
+
+COMMAND_LINE = Actor(id=None, client_ip=None)
+
+
+def record(
+    db: AsyncSession,
+    action: AuditAction,
+    actor: Actor,
+    *,
+    target: str | None = None,
+    **detail: Any,
+) -> None:
+    db.add(
+        AuditEvent(
+            action=action.value,
+            actor_id=actor.id,
+            target=target,
+            client_ip=actor.client_ip,
+            detail=detail,
+        )
+    )
+
+
+async def list_events(
+    db: AsyncSession, *, limit: int, before_id: int | None = None
+) -> Page[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return paginate(list(await db.scalars(query)), limit, lambda event: event.id)
