@@ -17,6 +17,7 @@ from notes_api.auth.authorize import required_roles
 from notes_api.auth.router import OAuthError, oauth_error_handler
 from notes_api.auth.router import router as auth_router
 from notes_api.auth.service import RefreshPolicy
+from notes_api.auth.throttle import ThrottlePolicy
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
@@ -101,6 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         lifetime=timedelta(minutes=settings.access_token_expire_minutes),
+    )
+    app.state.throttle_policy = ThrottlePolicy(
+        max_failures_per_user=settings.login_max_failures_per_user,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        window=timedelta(minutes=settings.login_failure_window_minutes),
     )
     app.state.refresh_policy = RefreshPolicy(
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),

@@ -32,6 +32,12 @@ def is_username(value: str) -> bool:
     return _USERNAME.fullmatch(value.lower()) is not None
 
 
+def storable_username(value: str) -> str:
+    """A claimed username made safe to store for counting and auditing, even when it
+    names no account: lower-cased, NUL characters replaced, at most 64 characters."""
+    return value.lower().replace("\x00", "\ufffd")[:64]
+
+
 def _refuse_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")

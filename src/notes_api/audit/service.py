@@ -20,7 +20,6 @@ from notes_api.pagination import Page, paginate
 class AuditAction(StrEnum):
     LOGIN_SUCCEEDED = "login.succeeded"
     LOGIN_FAILED = "login.failed"
-    LOGIN_THROTTLED = "login.throttled"
     REFRESH_REUSED = "refresh.reused"
     ROLE_GRANTED = "role.granted"
     ROLE_REVOKED = "role.revoked"

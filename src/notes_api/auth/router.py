@@ -13,6 +13,7 @@ from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken, get_token_codec
 from notes_api.auth.schemas import Identity, OAuthErrorResponse, RevokeResponse, TokenResponse
 from notes_api.auth.service import InvalidGrantError, RefreshPolicy
+from notes_api.auth.throttle import LoginThrottledError, ThrottlePolicy
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.database import DbSession
 
@@ -25,10 +26,14 @@ Codec = Annotated[AccessTokenCodec, Depends(get_token_codec)]
 
 
 class OAuthError(Exception):
-    """An RFC 6749 section 5.2 error, answered as 400 JSON with no-store headers."""
+    """An RFC 6749 section 5.2 error, answered as JSON with no-store headers (400 by default)."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(
+        self, error: str, description: str, status_code: int = 400, retry_after: int | None = None
+    ) -> None:
         super().__init__(description)
+        self.status_code = status_code
+        self.headers = NO_STORE | ({"Retry-After": str(retry_after)} if retry_after else {})
         self.body = OAuthErrorResponse.model_validate(
             {"error": error, "error_description": description}
         )
@@ -36,7 +41,9 @@ class OAuthError(Exception):
 
 async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
-    return JSONResponse(status_code=400, content=exc.body.model_dump(), headers=NO_STORE)
+    return JSONResponse(
+        status_code=exc.status_code, content=exc.body.model_dump(), headers=exc.headers
+    )
 
 
 def get_refresh_policy(request: Request) -> RefreshPolicy:
@@ -44,13 +51,22 @@ def get_refresh_policy(request: Request) -> RefreshPolicy:
     return policy
 
 
+def get_throttle_policy(request: Request) -> ThrottlePolicy:
+    policy: ThrottlePolicy = request.app.state.throttle_policy
+    return policy
+
+
 Policy = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
+Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
 
 
 @router.post(
     "/token",
     response_model=TokenResponse,
-    responses={400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"}},
+    responses={
+        400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"},
+        429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
+    },
     summary="Log in, or trade a refresh token for a new token pair",
 )
 async def issue_token(
@@ -59,6 +75,7 @@ async def issue_token(
     db: DbSession,
     codec: Codec,
     policy: Policy,
+    throttle_policy: Throttle,
     grant_type: FormField = None,
     username: FormField = None,
     password: FormField = None,
@@ -76,9 +93,18 @@ async def issue_token(
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
-            user = await service.authenticate(db, username, password, client_ip(request))
+            user = await service.authenticate(
+                db, username, password, client_ip(request), throttle_policy
+            )
         except InvalidGrantError:
             raise OAuthError("invalid_grant", "Invalid username or password") from None
+        except LoginThrottledError as throttled:
+            raise OAuthError(
+                "temporarily_unavailable",
+                "Too many failed logins; try again later",
+                status_code=429,
+                retry_after=throttled.retry_after_seconds,
+            ) from None
         pair = await service.start_session(db, user, codec, policy)
     elif grant_type == "refresh_token":
         if not refresh_token:

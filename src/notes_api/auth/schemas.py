@@ -17,7 +17,13 @@ class TokenResponse(BaseModel):
 class OAuthErrorResponse(BaseModel):
     """RFC 6749 section 5.2 error response."""
 
-    error: Literal["invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_client"]
+    error: Literal[
+        "invalid_request",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_client",
+        "temporarily_unavailable",
+    ]
     error_description: str
 
 

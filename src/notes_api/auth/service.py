@@ -18,9 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.auth import throttle
 from notes_api.auth.models import RefreshToken
 from notes_api.auth.passwords import burn_verification, verify_password
 from notes_api.auth.revocation import revoke_family
+from notes_api.auth.throttle import ThrottlePolicy
 from notes_api.auth.tokens import (
     AccessTokenCodec,
     hash_refresh_token,
@@ -30,7 +32,7 @@ from notes_api.auth.tokens import (
 from notes_api.clock import as_utc, utcnow
 from notes_api.users.models import User
 from notes_api.users.service import find_user, get_user
-from notes_api.validation import is_username
+from notes_api.validation import is_username, storable_username
 
 
 class InvalidGrantError(Exception):
@@ -51,23 +53,30 @@ class TokenPair:
 
 
 async def authenticate(
-    db: AsyncSession, username: str, password: str, client_ip: str | None
+    db: AsyncSession,
+    username: str,
+    password: str,
+    client_ip: str | None,
+    throttle_policy: ThrottlePolicy,
 ) -> User:
     """The enabled user with these credentials; otherwise `InvalidGrantError`.
 
     Every path costs exactly one password verification in the thread pool, so
     neither the answer nor its timing tells whether the username exists. A
-    failure is audited (username and address, never the password) and committed.
+    failure is audited (username and address, never the password) and counted
+    for throttling; a throttled attempt raises `LoginThrottledError` before any hashing.
     """
+    await throttle.check(db, throttle_policy, username, client_ip)
     user = await find_user(db, username) if is_username(username) else None
     if user is None:
         await to_thread.run_sync(burn_verification, password)
-        await _login_failed(db, username, Actor(id=None, client_ip=client_ip))
+        await _login_failed(db, throttle_policy, username, Actor(id=None, client_ip=client_ip))
     valid, upgraded_hash = await to_thread.run_sync(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
-        await _login_failed(db, user.username, Actor(id=user.id, client_ip=client_ip))
+        await _login_failed(db, throttle_policy, username, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:
         user.hashed_password = upgraded_hash
+    await throttle.clear(db, username, client_ip)
     record(
         db,
         AuditAction.LOGIN_SUCCEEDED,
@@ -77,8 +86,11 @@ async def authenticate(
     return user
 
 
-async def _login_failed(db: AsyncSession, username: str, actor: Actor) -> NoReturn:
-    record(db, AuditAction.LOGIN_FAILED, actor, target=username[:255])
+async def _login_failed(
+    db: AsyncSession, policy: ThrottlePolicy, username: str, actor: Actor
+) -> NoReturn:
+    await throttle.record_failure(db, policy, username, actor.client_ip)
+    record(db, AuditAction.LOGIN_FAILED, actor, target=storable_username(username))
     await db.commit()
     raise InvalidGrantError
 

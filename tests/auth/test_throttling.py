@@ -1,0 +1,145 @@
+"""Brute-force protection on `POST /token`: per (username, address) and per address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
+
+from notes_api.auth import service
+from notes_api.auth.models import LoginFailure
+from notes_api.clock import utcnow
+from tests.conftest import DEFAULT_PASSWORD, MakeUser
+
+ClientFrom = Callable[[str], TestClient]
+
+
+@pytest.fixture
+def client_from(app: FastAPI) -> Iterator[ClientFrom]:
+    """`client_from("203.0.113.7")`: a test client whose requests come from that address."""
+    clients: list[TestClient] = []
+
+    def make(address: str) -> TestClient:
+        client = TestClient(app, client=(address, 50000))
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def attempt(client: TestClient, username: str, password: str = "wrong-password"):  # type: ignore[no-untyped-def]
+    return client.post("/token", data={"username": username, "password": password})
+
+
+def fail_times(client: TestClient, username: str, times: int) -> None:
+    for _ in range(times):
+        assert attempt(client, username).status_code == 400
+
+
+def test_sixth_failure_in_a_row_is_429_with_retry_after(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    response = attempt(attacker, user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_throttled_attempt_costs_no_password_hash(
+    client_from: ClientFrom, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    calls: list[str] = []
+    monkeypatch.setattr(service, "verify_password", lambda *args: calls.append("verify"))
+    assert attempt(attacker, user.username).status_code == 429
+    assert calls == []
+
+
+def test_owner_is_not_locked_out_from_another_address(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    user = make_user()
+    attacker = client_from("203.0.113.7")
+    for _ in range(8):
+        attempt(attacker, user.username)
+    assert attempt(attacker, user.username, DEFAULT_PASSWORD).status_code == 429
+    owner = client_from("198.51.100.20")
+    assert attempt(owner, user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_other_accounts_from_the_same_address_still_log_in(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    office = client_from("203.0.113.7")
+    victim, colleague = make_user(), make_user()
+    fail_times(office, victim.username, 5)
+    assert attempt(office, colleague.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_delay_grows_with_each_failure_past_the_limit(
+    client_from: ClientFrom, make_user: MakeUser, db_engine: Engine
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    first = int(attempt(attacker, user.username).headers["retry-after"])
+    with db_engine.begin() as connection:  # let the first delay pass, then fail once more
+        connection.execute(update(LoginFailure).values(failed_at=utcnow() - timedelta(seconds=31)))
+    fail_times(attacker, user.username, 1)
+    second = int(attempt(attacker, user.username).headers["retry-after"])
+    assert first <= 30
+    assert second > first
+
+
+def test_failures_expire_after_the_window(
+    client_from: ClientFrom, make_user: MakeUser, db_engine: Engine
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    with db_engine.begin() as connection:
+        connection.execute(update(LoginFailure).values(failed_at=utcnow() - timedelta(minutes=16)))
+    assert attempt(attacker, user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_success_clears_the_failures_of_that_pair(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    client = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(client, user.username, 4)
+    assert attempt(client, user.username, DEFAULT_PASSWORD).status_code == 200
+    fail_times(client, user.username, 4)
+    assert attempt(client, user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_an_address_is_stopped_at_its_own_higher_ceiling(
+    app: FastAPI, make_user: MakeUser, db_engine: Engine
+) -> None:
+    app.state.throttle_policy = type(app.state.throttle_policy)(
+        max_failures_per_user=5, max_failures_per_address=12, window=timedelta(minutes=15)
+    )
+    with TestClient(app, client=("203.0.113.7", 1)) as sprayer:
+        for index in range(12):
+            assert attempt(sprayer, f"victim{index}").status_code == 400
+        user = make_user()
+        response = attempt(sprayer, user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+
+
+def test_default_address_ceiling_allows_an_office_behind_one_nat(app: FastAPI) -> None:
+    policy = app.state.throttle_policy
+    assert policy.max_failures_per_address >= 100
+    assert policy.window == timedelta(minutes=15)
