@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
@@ -74,6 +75,23 @@ def check_routes_are_protected(routes: Sequence[BaseRoute]) -> None:
         )
 
 
+def install_cors(app: FastAPI, origins: list[str]) -> None:
+    """Browsers on the listed origins may call the API with a bearer token.
+
+    Credentials (cookies) are not allowed: the API authenticates with the
+    `Authorization` header only, so no origin ever gets cookie access.
+    """
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["Location", "Retry-After", "X-Request-ID"],
+        max_age=600,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_app_engine(settings.database_url)
@@ -113,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
 
+    if settings.cors_origins:
+        install_cors(app, settings.cors_origins)
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, audit_router):

@@ -5,7 +5,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from notes_api.validation import Email, Password, RoleName, Text, Username, UtcDatetime
 
 
-class RoleCreate(BaseModel):
+class RequestModel(BaseModel):
+    """Request bodies refuse unknown fields: a typo is a 422, not a silently ignored value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleCreate(RequestModel):
     name: RoleName
     description: Text = Field(default="", max_length=255)
 
@@ -17,20 +23,20 @@ class RoleRead(BaseModel):
     description: str
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestModel):
     username: Username
     email: Email | None = None
     password: Password
     roles: list[RoleName] = Field(default_factory=lambda: ["user"], max_length=64)
 
 
-class SignupRequest(BaseModel):
+class SignupRequest(RequestModel):
     username: Username
     email: Email | None = None
     password: Password
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestModel):
     email: Email | None = None
     password: Password | None = None
     disabled: bool | None = None

@@ -6,7 +6,8 @@ error and leaves the database as it was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from sqlalchemy import delete, func, insert, select
@@ -24,10 +25,12 @@ from notes_api.users.models import BUILTIN_ROLES, Role, User, user_roles
 ADMIN_ROLE = "admin"
 
 
-async def commit_or_conflict(db: AsyncSession, conflict: str) -> None:
-    """Commit; a unique constraint that a concurrent request won becomes a 409."""
+@asynccontextmanager
+async def unique_or_conflict(db: AsyncSession, conflict: str) -> AsyncIterator[None]:
+    """Writes inside become a 409 when a unique constraint refuses them: the checks before
+    them answer the common case, this the request that lost a race to a concurrent one."""
     try:
-        await db.commit()
+        yield
     except IntegrityError:
         await db.rollback()
         raise ConflictError(conflict) from None
@@ -102,10 +105,11 @@ async def create_user(
         hashed_password=await hash_in_thread(password),
         roles=roles,
     )
-    db.add(user)
-    await db.flush()
-    record(db, AuditAction.USER_CREATED, actor, target=user.username, roles=sorted(role_names))
-    await commit_or_conflict(db, "Username or email already taken")
+    async with unique_or_conflict(db, "Username or email already taken"):
+        db.add(user)
+        await db.flush()
+        record(db, AuditAction.USER_CREATED, actor, target=user.username, roles=sorted(role_names))
+        await db.commit()
     return await get_user(db, user.id)
 
 
@@ -138,7 +142,8 @@ async def update_user(
         record(db, action, actor, target=user.username)
     if password is not None or disabled:
         await revoke_user_refresh_tokens(db, user.id)
-    await commit_or_conflict(db, "Email is already taken")
+    async with unique_or_conflict(db, "Email is already taken"):
+        await db.commit()
     return user
 
 
@@ -186,9 +191,10 @@ async def create_role(db: AsyncSession, actor: Actor, *, name: str, description:
     if await db.scalar(select(Role.id).where(Role.name == name)) is not None:
         raise ConflictError(f"Role {name!r} already exists")
     role = Role(name=name, description=description)
-    db.add(role)
-    record(db, AuditAction.ROLE_CREATED, actor, target=name)
-    await commit_or_conflict(db, f"Role {name!r} already exists")
+    async with unique_or_conflict(db, f"Role {name!r} already exists"):
+        db.add(role)
+        record(db, AuditAction.ROLE_CREATED, actor, target=name)
+        await db.commit()
     return role
 
 

@@ -1,0 +1,343 @@
+"""User and role administration through HTTP (role `admin`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from notes_api.main import create_app
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, make_settings
+
+Headers = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def admin(auth_headers: Headers) -> dict[str, str]:
+    return auth_headers(roles=["admin"])
+
+
+def refresh_status(client: TestClient, refresh_token: str) -> int:
+    return client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    ).status_code
+
+
+# roles
+
+
+def test_roles_are_a_plain_array_of_name_and_description(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    roles = client.get("/roles", headers=admin).json()
+    assert [role["name"] for role in roles] == ["admin", "user"]
+    assert set(roles[0]) == {"name", "description"}
+
+
+def test_create_role(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.post("/roles", headers=admin, json={"name": "editor", "description": "Edits"})
+    assert response.status_code == 201
+    assert response.json() == {"name": "editor", "description": "Edits"}
+    assert response.headers["location"] == "/roles/editor"
+    assert "editor" in [r["name"] for r in client.get("/roles", headers=admin).json()]
+
+
+def test_duplicate_role_is_409(client: TestClient, admin: dict[str, str]) -> None:
+    assert client.post("/roles", headers=admin, json={"name": "user"}).status_code == 409
+
+
+@pytest.mark.parametrize("name", ["Editor", "two words", "", "x" * 65, "1st", "nul\x00"])
+def test_role_name_must_be_a_lower_case_slug(
+    client: TestClient, admin: dict[str, str], name: str
+) -> None:
+    response = client.post("/roles", headers=admin, json={"name": name})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+def test_delete_role_removes_it_and_its_grants(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser
+) -> None:
+    client.post("/roles", headers=admin, json={"name": "editor"})
+    user = make_user(roles=["user"])
+    client.put(f"/users/{user.id}/roles/editor", headers=admin)
+    assert client.delete("/roles/editor", headers=admin).status_code == 204
+    assert client.get(f"/users/{user.id}", headers=admin).json()["roles"] == ["user"]
+    assert client.delete("/roles/editor", headers=admin).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["admin", "user"])
+def test_builtin_roles_cannot_be_deleted(
+    client: TestClient, admin: dict[str, str], name: str
+) -> None:
+    assert client.delete(f"/roles/{name}", headers=admin).status_code == 409
+
+
+# users
+
+
+def test_create_user_with_roles(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.post(
+        "/users",
+        headers=admin,
+        json={
+            "username": "Alice",
+            "email": "Alice@Example.com",
+            "password": "password123",
+            "roles": ["user", "admin"],
+        },
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["username"] == "alice"
+    assert body["email"] == "alice@example.com"
+    assert body["roles"] == ["admin", "user"]
+    assert body["disabled"] is False
+    assert "password" not in str(body)
+    assert response.headers["location"] == f"/users/{body['id']}"
+    assert login(client, "alice", "password123")["access_token"]
+
+
+def test_new_users_get_role_user_by_default(client: TestClient, admin: dict[str, str]) -> None:
+    body = client.post(
+        "/users", headers=admin, json={"username": "bob", "password": "password123"}
+    ).json()
+    assert body["roles"] == ["user"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"username": "taken", "password": "password123"},
+        {"username": "TAKEN", "password": "password123"},
+        {"username": "other", "email": "taken@example.com", "password": "password123"},
+    ],
+)
+def test_duplicate_username_or_email_is_409(
+    client: TestClient, admin: dict[str, str], payload: dict[str, str]
+) -> None:
+    client.post(
+        "/users",
+        headers=admin,
+        json={"username": "taken", "email": "taken@example.com", "password": "password123"},
+    )
+    assert client.post("/users", headers=admin, json=payload).status_code == 409
+
+
+def test_unknown_role_on_create_is_404_and_creates_nothing(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    response = client.post(
+        "/users",
+        headers=admin,
+        json={"username": "carol", "password": "password123", "roles": ["wizard"]},
+    )
+    assert response.status_code == 404
+    users = client.get("/users", headers=admin).json()["items"]
+    assert "carol" not in [user["username"] for user in users]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("password", "short"),
+        ("password", "p" * 1025),
+        ("username", "has space"),
+        ("username", ""),
+        ("email", "not-an-email"),
+        ("password", "nul\x00password"),
+    ],
+)
+def test_invalid_user_fields_are_422_naming_the_field(
+    client: TestClient, admin: dict[str, str], field: str, value: str
+) -> None:
+    payload = {"username": "dave", "password": "password123", field: value}
+    response = client.post("/users", headers=admin, json=payload)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+def test_users_are_paged_with_their_roles(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser
+) -> None:
+    for _ in range(4):
+        make_user(roles=["user"])
+    first = client.get("/users", headers=admin, params={"limit": 3}).json()
+    second = client.get(
+        "/users", headers=admin, params={"limit": 3, "cursor": first["next_cursor"]}
+    ).json()
+    assert len(first["items"]) == 3
+    assert len(second["items"]) == 2  # 4 users + the admin
+    assert second["next_cursor"] is None
+    assert all(user["roles"] for user in first["items"] + second["items"])
+
+
+def test_read_user(client: TestClient, admin: dict[str, str], make_user: MakeUser) -> None:
+    user = make_user("erin", roles=["user"])
+    body = client.get(f"/users/{user.id}", headers=admin).json()
+    assert (body["id"], body["username"], body["roles"]) == (user.id, "erin", ["user"])
+
+
+@pytest.mark.parametrize(("user_id", "status"), [(99999, 404), (2**31, 422), (0, 422)])
+def test_unknown_or_impossible_user_ids(
+    client: TestClient, admin: dict[str, str], user_id: int, status: int
+) -> None:
+    assert client.get(f"/users/{user_id}", headers=admin).status_code == status
+
+
+def test_disabling_a_user_revokes_their_refresh_tokens_and_logins(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser
+) -> None:
+    user = make_user()
+    tokens = login(client, user.username)
+    response = client.patch(f"/users/{user.id}", headers=admin, json={"disabled": True})
+    assert response.status_code == 200
+    assert response.json()["disabled"] is True
+    assert refresh_status(client, tokens["refresh_token"]) == 400
+    failed = client.post("/token", data={"username": user.username, "password": DEFAULT_PASSWORD})
+    assert failed.status_code == 400
+
+
+def test_password_change_revokes_refresh_tokens(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser
+) -> None:
+    user = make_user()
+    tokens = login(client, user.username)
+    client.patch(f"/users/{user.id}", headers=admin, json={"password": "brand-new-password"})
+    assert refresh_status(client, tokens["refresh_token"]) == 400
+    assert login(client, user.username, "brand-new-password")["access_token"]
+
+
+def test_admin_cannot_disable_themself(client: TestClient, make_user: MakeUser) -> None:
+    me = make_user("root", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+    assert (
+        client.patch(f"/users/{me.id}", headers=headers, json={"disabled": True}).status_code == 409
+    )
+
+
+def test_email_taken_by_another_user_is_409(client: TestClient, admin: dict[str, str]) -> None:
+    client.post(
+        "/users",
+        headers=admin,
+        json={"username": "fay", "email": "fay@example.com", "password": "password123"},
+    )
+    gus = client.post(
+        "/users", headers=admin, json={"username": "gus", "password": "password123"}
+    ).json()
+    response = client.patch(f"/users/{gus['id']}", headers=admin, json={"email": "fay@example.com"})
+    assert response.status_code == 409
+
+
+# grants
+
+
+def test_grant_and_revoke_are_idempotent(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser
+) -> None:
+    user = make_user(roles=["user"])
+    for _ in range(2):
+        assert client.put(f"/users/{user.id}/roles/admin", headers=admin).status_code == 204
+    assert client.get(f"/users/{user.id}", headers=admin).json()["roles"] == ["admin", "user"]
+    for _ in range(2):
+        assert client.delete(f"/users/{user.id}/roles/admin", headers=admin).status_code == 204
+    assert client.get(f"/users/{user.id}", headers=admin).json()["roles"] == ["user"]
+
+
+def test_granted_role_reaches_the_next_token(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser
+) -> None:
+    user = make_user(roles=["user"])
+    tokens = login(client, user.username)
+    client.put(f"/users/{user.id}/roles/admin", headers=admin)
+    renewed = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    ).json()
+    assert client.get("/roles", headers=bearer(renewed["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/users/99999/roles/admin", 404),
+        ("/users/{id}/roles/wizard", 404),
+        ("/users/{id}/roles/Bad%20Name", 422),
+    ],
+)
+def test_grant_to_unknown_user_or_role(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser, path: str, status: int
+) -> None:
+    user = make_user()
+    url = path.format(id=user.id)
+    assert client.put(url, headers=admin).status_code == status
+    assert client.delete(url, headers=admin).status_code == status
+
+
+def test_last_enabled_admin_keeps_the_admin_role(client: TestClient, make_user: MakeUser) -> None:
+    root = make_user("root", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+    assert client.delete(f"/users/{root.id}/roles/admin", headers=headers).status_code == 409
+    other = make_user("second", roles=["admin"])
+    assert client.delete(f"/users/{other.id}/roles/admin", headers=headers).status_code == 204
+
+
+def test_concurrent_creates_of_one_username_give_one_201_and_one_409(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    def create(_: int) -> int:
+        payload = {"username": "racer", "password": "password123"}
+        return client.post("/users", headers=admin, json=payload).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(create, range(4)))
+    assert statuses == [201, 409, 409, 409]
+
+
+def test_concurrent_creates_of_one_role_give_one_201(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    def create(_: int) -> int:
+        return client.post("/roles", headers=admin, json={"name": "racer"}).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(create, range(4)))
+    assert statuses == [201, 409, 409, 409]
+
+
+# sign-up
+
+
+def test_signup_is_404_when_disabled(client: TestClient) -> None:
+    response = client.post("/signup", json={"username": "hal", "password": "password123"})
+    assert response.status_code == 404
+
+
+@pytest.fixture
+def signup_client(database_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(database_url, allow_signup=True))) as client:
+        yield client
+
+
+def test_signup_creates_a_user_with_role_user(signup_client: TestClient) -> None:
+    response = signup_client.post("/signup", json={"username": "ivy", "password": "password123"})
+    assert response.status_code == 201
+    assert response.json()["roles"] == ["user"]
+    tokens = login(signup_client, "ivy", "password123")
+    me = signup_client.get("/identify/me", headers=bearer(tokens["access_token"])).json()
+    assert me["roles"] == ["user"]
+
+
+def test_signup_cannot_choose_roles(signup_client: TestClient) -> None:
+    response = signup_client.post(
+        "/signup", json={"username": "jay", "password": "password123", "roles": ["admin"]}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "roles"]
+
+
+def test_signup_with_a_taken_username_is_409(signup_client: TestClient) -> None:
+    signup_client.post("/signup", json={"username": "kim", "password": "password123"})
+    response = signup_client.post("/signup", json={"username": "kim", "password": "password123"})
+    assert response.status_code == 409
