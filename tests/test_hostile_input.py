@@ -1,0 +1,130 @@
+"""Hostile and malformed input: decoders never raise, the API never answers 500 or leaks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError
+from notes_api.pagination import decode_cursor, encode_cursor
+
+codec = AccessTokenCodec(
+    key="k" * 32, algorithm="HS256", issuer="i", audience="a", lifetime=timedelta(minutes=5)
+)
+
+
+@given(st.text())
+def test_token_decoder_raises_only_invalid_token_for_any_text(token: str) -> None:
+    with pytest.raises(InvalidTokenError):
+        codec.decode(token)
+
+
+@given(st.binary())
+def test_token_decoder_raises_only_invalid_token_for_any_bytes(raw: bytes) -> None:
+    with pytest.raises(InvalidTokenError):
+        codec.decode(raw.decode("latin-1"))
+
+
+@given(st.text(max_size=64))
+def test_cursor_decoder_raises_only_value_error(cursor: str) -> None:
+    try:
+        decoded = decode_cursor(cursor)
+    except ValueError:
+        return
+    assert decoded is not None
+    assert 0 < decoded < 2**31
+
+
+@given(st.integers(min_value=1, max_value=2**31 - 1))
+def test_cursor_round_trips(last_id: int) -> None:
+    assert decode_cursor(encode_cursor(last_id)) == last_id
+
+
+@pytest.fixture
+def lenient_client(app: FastAPI) -> Iterator[TestClient]:
+    """A client that returns 500 responses instead of raising, as a real server would."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+# The client fixture is shared across examples on purpose: these requests change nothing.
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=300))
+def test_any_printable_authorization_header_is_401(client: TestClient, value: str) -> None:
+    response = client.get("/identify/me", headers={"Authorization": value})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer " + "x" * 60_000},
+        {"Authorization": "Bearer a.b"},
+        {"Authorization": "bearer   "},
+        {"Authorization": "Bearer \t"},
+    ],
+)
+def test_malformed_authorization_headers_are_401(
+    lenient_client: TestClient, headers: dict[str, str]
+) -> None:
+    assert lenient_client.get("/identify/me", headers=headers).status_code == 401
+
+
+def test_non_utf8_form_body_on_token_is_a_clean_4xx(lenient_client: TestClient) -> None:
+    response = lenient_client.post(
+        "/token",
+        content=b"username=\xff\xfe&password=\xc3\x28",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b"{not json"),
+        ("application/json", b"\xff\xfe\x00"),
+        ("text/plain", b"username=a&password=b"),
+        ("multipart/form-data; boundary=x", b"garbage"),
+    ],
+)
+def test_wrong_content_types_on_token_are_clean_4xx(
+    lenient_client: TestClient, content_type: str, body: bytes
+) -> None:
+    response = lenient_client.post("/token", content=body, headers={"Content-Type": content_type})
+    assert 400 <= response.status_code < 500
+    assert response.json()
+
+
+@pytest.mark.parametrize("body", [b"\xff{", b"{", b"[]", b"null", b'{"name": 5}'])
+def test_broken_json_on_a_protected_route_is_a_json_4xx_and_creates_nothing(
+    lenient_client: TestClient, auth_headers: Callable[..., dict[str, str]], body: bytes
+) -> None:
+    headers = auth_headers(roles=["admin"])
+    response = lenient_client.post(
+        "/roles", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code in (400, 422)
+    assert response.json()["detail"]
+    assert len(lenient_client.get("/roles", headers=headers).json()) == 2
+
+
+def test_unexpected_errors_are_json_500_without_internals(app: FastAPI) -> None:
+    async def explode() -> None:
+        raise RuntimeError("secret internals: SELECT password FROM users")
+
+    app.add_api_route("/explode", explode)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/explode")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert "SELECT" not in response.text
