@@ -21,6 +21,7 @@ from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
+from notes_api.notes.router import router as notes_router
 from notes_api.users.router import router as users_router
 
 PUBLIC_PATHS = frozenset(
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
-    for router in (health_router, auth_router, users_router):
+    for router in (health_router, auth_router, users_router, notes_router):
         app.include_router(router)
 
     check_routes_are_protected(app.routes)
