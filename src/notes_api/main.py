@@ -17,6 +17,7 @@ from notes_api.auth.router import OAuthError, oauth_error_handler
 from notes_api.auth.router import router as auth_router
 from notes_api.auth.service import RefreshPolicy
 from notes_api.auth.tokens import AccessTokenCodec
+from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import install_error_handlers
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
 
+    app.add_middleware(BodySizeLimitMiddleware)
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, notes_router):
