@@ -20,10 +20,12 @@ from notes_api.auth.router import router as auth_router
 from notes_api.auth.service import RefreshPolicy
 from notes_api.auth.throttle import ThrottlePolicy
 from notes_api.auth.tokens import AccessTokenCodec
+from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
+from notes_api.notes.router import router as notes_router
 from notes_api.users.router import router as users_router
 
 PUBLIC_PATHS = frozenset(
@@ -131,11 +133,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
 
-    if settings.cors_origins:
+    app.add_middleware(BodySizeLimitMiddleware)
+    if settings.cors_origins:  # outermost, so that every answer (413 too) carries CORS headers
         install_cors(app, settings.cors_origins)
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
-    for router in (health_router, auth_router, users_router, audit_router):
+    for router in (health_router, auth_router, users_router, notes_router, audit_router):
         app.include_router(router)
 
     check_routes_are_protected(app.routes)

@@ -1,0 +1,120 @@
+"""Notes: every user keeps their own; administrators may read and change anyone's."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BeforeValidator, WithJsonSchema
+
+from notes_api.auth.authorize import authorize
+from notes_api.auth.dependencies import CurrentToken
+from notes_api.auth.tokens import TokenData
+from notes_api.database import DbSession
+from notes_api.errors import ForbiddenError
+from notes_api.notes import service
+from notes_api.notes.schemas import NoteCreate, NotePage, NoteRead, NoteUpdate, Source
+from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.users.service import ADMIN_ROLE
+from notes_api.validation import DATABASE_INT_MAX, DatabaseId
+
+router = APIRouter(tags=["notes"])
+
+ALL_OWNERS = "all"
+
+ONE_NOTE_ERRORS: dict[int | str, dict[str, str]] = {
+    404: {"description": "No such note, or someone else's (never told apart)"},
+}
+
+
+def _parse_owner(value: object) -> int | str | None:
+    """`all` or a user id in the database's range; anything else is a 422 on `owner`."""
+    if value is None:
+        return None
+    if value == ALL_OWNERS:
+        return ALL_OWNERS
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        user_id = int(value)
+        if 0 < user_id <= DATABASE_INT_MAX:
+            return user_id
+    raise ValueError(f"must be {ALL_OWNERS!r} or a user id")
+
+
+Owner = Annotated[
+    int | Literal["all"] | None,
+    BeforeValidator(_parse_owner),
+    WithJsonSchema({"type": "string", "description": "'all' or a user id"}),
+    Query(description="Administrators only: whose notes to list, 'all' or a user id"),
+]
+SourceFilter = Annotated[Source | None, Query(description="Only notes with exactly this source")]
+
+
+def _is_admin(token: TokenData) -> bool:
+    return ADMIN_ROLE in token.roles
+
+
+def _scope(token: TokenData) -> int | None:
+    """The owner a caller is confined to; None for administrators, who see every note."""
+    return None if _is_admin(token) else token.id
+
+
+def _listed_owner(owner: int | Literal["all"] | None, token: TokenData) -> int | None:
+    """Whose notes `GET /notes` lists: the caller's, or for administrators `owner` (None: all)."""
+    if owner is None:
+        return token.id
+    if not _is_admin(token):
+        raise ForbiddenError("Only administrators may pass owner")
+    return owner if isinstance(owner, int) else None
+
+
+@router.post("/notes", response_model=NoteRead, status_code=201)
+@authorize(roles="user,admin")
+async def create_note(
+    payload: NoteCreate, db: DbSession, token: CurrentToken, response: Response
+) -> NoteRead:
+    note = await service.create_note(
+        db, owner_id=token.id, title=payload.title, body=payload.body, source=payload.source
+    )
+    response.headers["Location"] = f"/notes/{note.id}"
+    return NoteRead.model_validate(note)
+
+
+@router.get("/notes", response_model=NotePage)
+@authorize(roles="user,admin")
+async def list_notes(
+    db: DbSession,
+    token: CurrentToken,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    source: SourceFilter = None,
+    owner: Owner = None,
+) -> NotePage:
+    """The caller's notes, newest first; administrators may pass `owner`."""
+    page = await service.list_notes(
+        db, owner_id=_listed_owner(owner, token), source=source, limit=limit, before_id=cursor
+    )
+    return NotePage(
+        items=[NoteRead.model_validate(row) for row in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
+@authorize(roles="user,admin")
+async def read_note(note_id: DatabaseId, db: DbSession, token: CurrentToken) -> NoteRead:
+    return NoteRead.model_validate(await service.get_note(db, note_id, owner_id=_scope(token)))
+
+
+@router.patch("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
+@authorize(roles="user,admin")
+async def update_note(
+    note_id: DatabaseId, payload: NoteUpdate, db: DbSession, token: CurrentToken
+) -> NoteRead:
+    changes = payload.model_dump(exclude_unset=True)
+    note = await service.update_note(db, note_id, changes, owner_id=_scope(token))
+    return NoteRead.model_validate(note)
+
+
+@router.delete("/notes/{note_id}", status_code=204, responses=ONE_NOTE_ERRORS)
+@authorize(roles="user,admin")
+async def delete_note(note_id: DatabaseId, db: DbSession, token: CurrentToken) -> None:
+    await service.delete_note(db, note_id, owner_id=_scope(token))
