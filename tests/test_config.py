@@ -63,6 +63,15 @@ def test_production_refuses_cors_wildcard() -> None:
         production(jwt_secret_key=GOOD_KEY, cors_origins="https://a.example.org,*")
 
 
+def test_a_refusal_never_echoes_the_key() -> None:
+    with pytest.raises(ValidationError) as caught:
+        production(jwt_secret_key=GOOD_KEY, cors_origins="*")
+    message = str(caught.value)
+    assert "CORS_ORIGINS" in message
+    assert GOOD_KEY[:8] not in message
+    assert GOOD_KEY[-8:] not in message
+
+
 def test_production_refuses_a_placeholder_key_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

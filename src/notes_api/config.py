@@ -42,7 +42,13 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # A refusal names the setting; echoing the input would print the key into logs.
+        hide_input_in_errors=True,
+    )
 
     app_env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./notes.db"
