@@ -19,6 +19,7 @@ from notes_api.auth.tokens import split_roles
 from notes_api.config import get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import DomainError, is_database_unavailable
+from notes_api.observability import configure_logging
 from notes_api.schema import current_revision, head_revision, upgrade_to_head
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
@@ -31,6 +32,8 @@ cli = typer.Typer(
 
 Result = TypeVar("Result")
 DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
+GRACEFUL_SHUTDOWN_SECONDS = 30
+"""Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -70,10 +73,17 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes [WEB_CONCURRENCY]")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn.
+
+    Logging is ours (LOG_FORMAT, LOG_LEVEL) for uvicorn's own lines too, and the
+    access log is the application's middleware, so uvicorn's is off. On SIGTERM
+    uvicorn stops accepting, lets requests in flight finish for up to
+    GRACEFUL_SHUTDOWN_SECONDS, then runs the lifespan exit, which closes the pool.
+    """
     import uvicorn
 
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "notes_api.main:app",
         host=host,
@@ -82,8 +92,10 @@ def serve(
         reload=reload,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_config=None,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

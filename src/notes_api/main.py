@@ -21,6 +21,7 @@ from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
+from notes_api.observability import AccessLogMiddleware, configure_logging
 from notes_api.users.router import router as users_router
 
 PUBLIC_PATHS = frozenset(
@@ -65,6 +66,7 @@ def check_routes_are_protected(routes: Sequence[BaseRoute]) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     engine = create_app_engine(settings.database_url)
 
     @asynccontextmanager
@@ -101,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router):
         app.include_router(router)
+    # Added last, so outermost: it times and logs every answer, other middlewares' too.
+    app.add_middleware(AccessLogMiddleware)
 
     check_routes_are_protected(app.routes)
     return app
