@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from notes_api import __version__
+from notes_api import __version__, observability
 from notes_api.auth.authorize import required_roles
 from notes_api.auth.router import OAuthError, oauth_error_handler
 from notes_api.auth.router import router as auth_router
@@ -21,7 +21,6 @@ from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
-from notes_api.observability import AccessLogMiddleware, configure_logging
 from notes_api.users.router import router as users_router
 
 PUBLIC_PATHS = frozenset(
@@ -66,7 +65,7 @@ def check_routes_are_protected(routes: Sequence[BaseRoute]) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    observability.configure_logging(settings.log_level, settings.log_format)
     engine = create_app_engine(settings.database_url)
 
     @asynccontextmanager
@@ -103,9 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router):
         app.include_router(router)
-    # Added last, so outermost: it times and logs every answer, other middlewares' too.
-    app.add_middleware(AccessLogMiddleware)
 
+    # Added last, so outermost: it times and logs every answer, other middlewares' too.
+    app.add_middleware(observability.AccessLogMiddleware)
     check_routes_are_protected(app.routes)
     return app
 
