@@ -126,6 +126,7 @@ def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
         ".jwt-secret",
         "notes.db",
         "notes.db-wal",
+        "src/notes_api.egg-info/PKG-INFO",
         "tests/conftest.py",
         "src/notes_api/__pycache__/main.cpython-312.pyc",
     ],
