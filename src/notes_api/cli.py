@@ -13,13 +13,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.tokens import split_roles
-from notes_api.config import get_settings
+from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
-from notes_api.errors import DomainError, is_database_unavailable
+from notes_api.errors import ConflictError, DomainError, is_database_unavailable
+from notes_api.observability import configure_logging
 from notes_api.schema import current_revision, head_revision, upgrade_to_head
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
@@ -32,6 +34,9 @@ cli = typer.Typer(
 
 Result = TypeVar("Result")
 DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
+ADMIN_ROLES = ["admin", "user"]
+GRACEFUL_SHUTDOWN_SECONDS = 30
+"""Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -39,11 +44,20 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def load_settings() -> Settings:
+    """The settings, or a one-line refusal instead of a traceback (a container's first log)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise fail(f"invalid settings: {_first_error(exc)}") from None
+
+
 def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
     """Run one unit of work against the configured, migrated database."""
+    database_url = load_settings().database_url
 
     async def main() -> Result:
-        engine = create_app_engine(get_settings().database_url, pool_size=1)
+        engine = create_app_engine(database_url, pool_size=1)
         try:
             async with engine.connect() as connection:
                 revision = await connection.run_sync(current_revision)
@@ -71,10 +85,17 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes [WEB_CONCURRENCY]")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn.
+
+    Logging is ours (LOG_FORMAT, LOG_LEVEL) for uvicorn's own lines too, and the
+    access log is the application's middleware, so uvicorn's is off. On SIGTERM
+    uvicorn stops accepting, lets requests in flight finish for up to
+    GRACEFUL_SHUTDOWN_SECONDS, then runs the lifespan exit, which closes the pool.
+    """
     import uvicorn
 
-    settings = get_settings()
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "notes_api.main:app",
         host=host,
@@ -83,16 +104,24 @@ def serve(
         reload=reload,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_config=None,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
 @cli.command()
 def migrate() -> None:
-    """Upgrade the database schema to the latest migration."""
+    """Upgrade the database schema to the latest migration.
+
+    Safe to run from several containers at once: on PostgreSQL the migrations run
+    under an advisory lock, so the first upgrades and the others then find the
+    schema at head.
+    """
+    database_url = load_settings().database_url
     try:
-        upgrade_to_head(get_settings().database_url)
+        upgrade_to_head(database_url)
     except Exception as exc:
         if is_database_unavailable(exc):
             raise fail(f"cannot reach the database: {type(exc).__name__}") from None
@@ -117,13 +146,12 @@ def create_user(
     ] = False,
 ) -> None:
     """Create a user (the password is prompted for, or read from stdin)."""
-    password = _read_password(password_stdin)
-    try:
-        payload = UserCreate(
-            username=username, email=email, password=password, roles=split_roles(roles)
-        )
-    except ValueError as exc:
-        raise fail(str(exc).splitlines()[0] + ": " + _first_error(exc)) from None
+    payload = _user_payload(
+        username=username,
+        email=email,
+        password=_read_password(password_stdin),
+        roles=split_roles(roles),
+    )
     user = run_with_session(
         lambda db: service.create_user(
             db,
@@ -137,12 +165,57 @@ def create_user(
     typer.echo(f"created user {user.username} (id {user.id}) with roles: {_roles(user.role_names)}")
 
 
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
-    return str(exc)
+@cli.command("ensure-admin")
+def ensure_admin(
+    username: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create USERNAME as an administrator unless a user of that name exists.
+
+    For container start-up (ADMIN_USERNAME, ADMIN_PASSWORD): run on every start,
+    from any number of containers at once, it creates the user once. An existing
+    user is left exactly as it is, password and roles included, so removing the
+    variables later, or changing the password through the API, is never undone.
+    The password is never printed.
+    """
+    payload = _user_payload(
+        username=username, email=None, password=_read_password(password_stdin), roles=ADMIN_ROLES
+    )
+
+    async def work(db: AsyncSession) -> bool:
+        if await service.find_user(db, payload.username) is not None:
+            return False
+        try:
+            await service.create_user(
+                db,
+                COMMAND_LINE,
+                username=payload.username,
+                password=payload.password,
+                role_names=payload.roles,
+            )
+        except ConflictError:  # another container created it between our check and insert
+            return False
+        return True
+
+    if run_with_session(work):
+        typer.echo(f"created administrator {payload.username} with roles: {_roles(ADMIN_ROLES)}")
+    else:
+        typer.echo(f"user {payload.username} already exists: left unchanged")
+
+
+def _user_payload(username: str, email: str | None, password: str, roles: list[str]) -> UserCreate:
+    try:
+        return UserCreate(username=username, email=email, password=password, roles=roles)
+    except ValidationError as exc:
+        raise fail(str(exc).splitlines()[0] + ": " + _first_error(exc)) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{location}: {first['msg']}" if location else first["msg"]
 
 
 def _roles(names: list[str]) -> str:

@@ -7,6 +7,7 @@ deployment fails loudly instead of running with a guessable key.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from ipaddress import ip_network
@@ -22,6 +23,13 @@ MIN_SECRET_BYTES_BY_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
 DEV_SECRET_FILE = Path(".jwt-secret")
 """Where development mode keeps its generated key (git-ignored), so restarts and workers agree."""
 
+PLACEHOLDER_SECRET_MARKERS = ("changeme", "changethis", "replaceme", "placeholder", "example")
+"""Words that mark a key someone copied from documentation instead of generating
+(compared with case and punctuation removed, so "Change-Me" and "CHANGE_THIS" count)."""
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+"""Fewer distinct characters than this ("aaaa...", "0000...") is no random key: a random
+32-character hex key has fewer than 8 distinct characters well under once in a million."""
+
 
 class SettingsError(ValueError):
     """A setting makes the application unsafe or unable to start."""
@@ -34,7 +42,13 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # A refusal names the setting; echoing the input would print the key into logs.
+        hide_input_in_errors=True,
+    )
 
     app_env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./notes.db"
@@ -84,6 +98,11 @@ class Settings(BaseSettings):
                     "JWT_SECRET_KEY is required when APP_ENV=production "
                     f"(at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`)"
                 )
+            if is_placeholder_secret(self.jwt_secret_key.get_secret_value()):
+                raise SettingsError(
+                    "JWT_SECRET_KEY looks like a placeholder, not a generated key; "
+                    "set it to the output of `openssl rand -hex 32`"
+                )
             if "*" in self.cors_origins:
                 raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
         return self
@@ -103,6 +122,15 @@ def check_secret_strength(secret: str, algorithm: str) -> None:
     minimum = MIN_SECRET_BYTES_BY_ALGORITHM[algorithm]
     if len(secret.encode()) < minimum:
         raise SettingsError(f"JWT_SECRET_KEY must be at least {minimum} bytes long for {algorithm}")
+
+
+def is_placeholder_secret(secret: str) -> bool:
+    """A key copied from an example or typed by hand, which production refuses."""
+    folded = re.sub(r"[^a-z0-9]", "", secret.lower())
+    return (
+        any(marker in folded for marker in PLACEHOLDER_SECRET_MARKERS)
+        or len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS
+    )
 
 
 @lru_cache(maxsize=4)

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from notes_api import __version__
+from notes_api import __version__, observability
 from notes_api.audit.router import router as audit_router
 from notes_api.auth.authorize import required_roles
 from notes_api.auth.router import OAuthError, oauth_error_handler
@@ -96,6 +96,7 @@ def install_cors(app: FastAPI, origins: list[str]) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    observability.configure_logging(settings.log_level, settings.log_format)
     engine = create_app_engine(settings.database_url)
 
     @asynccontextmanager
@@ -134,13 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.add_middleware(BodySizeLimitMiddleware)
-    if settings.cors_origins:  # outermost, so that every answer (413 too) carries CORS headers
+    if settings.cors_origins:  # outside the body limit, so that a 413 carries CORS headers too
         install_cors(app, settings.cors_origins)
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, notes_router, audit_router):
         app.include_router(router)
 
+    # Added last, so outermost: it times and logs every answer, other middlewares' too.
+    app.add_middleware(observability.AccessLogMiddleware)
     check_routes_are_protected(app.routes)
     return app
 

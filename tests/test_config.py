@@ -1,0 +1,96 @@
+"""Production refuses unsafe settings at start-up; development stays convenient."""
+
+import secrets
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from notes_api.config import Settings
+from notes_api.main import create_app
+
+GOOD_KEY = secrets.token_hex(32)
+
+
+def production(**values: object) -> Settings:
+    return Settings(_env_file=None, app_env="production", **values)  # type: ignore[call-arg]
+
+
+def test_production_accepts_a_generated_key() -> None:
+    settings = production(jwt_secret_key=GOOD_KEY, cors_origins="https://notes.example.org")
+    assert settings.signing_key() == GOOD_KEY
+
+
+def test_production_refuses_a_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
+    with pytest.raises(ValidationError, match="JWT_SECRET_KEY is required"):
+        production()
+
+
+def test_production_refuses_a_key_shorter_than_32_bytes() -> None:
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        production(jwt_secret_key=secrets.token_hex(15))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "changethis-changethis-changethis-changethis",
+        "Change-Me-To-A-Long-Random-Value-0123456789",
+        "CHANGE_ME_please_0123456789abcdefghijklmnop",
+        "replace-me-with-the-output-of-openssl-rand-hex-32",
+        "placeholder-secret-0123456789-abcdefghijklmn",
+        "an-example-key-0123456789-abcdefghijklmnopqrs",
+        "a" * 64,
+        "0123" * 16,
+    ],
+)
+def test_production_refuses_a_placeholder_key(key: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder") as caught:
+        production(jwt_secret_key=key)
+    assert key not in str(caught.value)
+
+
+def test_development_accepts_a_hand_typed_key() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, app_env="development", jwt_secret_key="changethis" * 4
+    )
+    assert settings.jwt_secret_key is not None
+
+
+def test_production_refuses_cors_wildcard() -> None:
+    with pytest.raises(ValidationError, match=r"CORS_ORIGINS=\*"):
+        production(jwt_secret_key=GOOD_KEY, cors_origins="https://a.example.org,*")
+
+
+def test_a_refusal_never_echoes_the_key() -> None:
+    with pytest.raises(ValidationError) as caught:
+        production(jwt_secret_key=GOOD_KEY, cors_origins="*")
+    message = str(caught.value)
+    assert "CORS_ORIGINS" in message
+    assert GOOD_KEY[:8] not in message
+    assert GOOD_KEY[-8:] not in message
+
+
+def test_production_refuses_a_placeholder_key_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET_KEY", "change-me-" + GOOD_KEY)
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_docs_are_served_by_default_even_in_production(path: str) -> None:
+    app = create_app(production(jwt_secret_key=GOOD_KEY, database_url="sqlite://"))
+    with TestClient(app) as client:
+        assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_docs_enabled_false_removes_the_docs(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    monkeypatch.setenv("DOCS_ENABLED", "false")
+    app = create_app(production(jwt_secret_key=GOOD_KEY, database_url="sqlite://"))
+    with TestClient(app) as client:
+        assert client.get(path).status_code == 404

@@ -1,0 +1,53 @@
+"""While the database is unreachable, routes that need it answer 503 JSON, and say nothing
+about the driver, the address or the query."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from notes_api.main import create_app
+from tests.conftest import bearer, make_settings
+from tests.test_health import UNREACHABLE_POSTGRES
+
+DRIVER_WORDS = ("psycopg", "sqlalchemy", "operationalerror", "127.0.0.1", "port", "connection")
+
+
+@pytest.fixture
+def offline_client() -> Iterator[TestClient]:
+    """Exceptions that escape the app are raised here, so a 503 must be a handled answer."""
+    with TestClient(create_app(make_settings(UNREACHABLE_POSTGRES))) as client:
+        yield client
+
+
+def assert_database_unavailable(response_status: int, body: dict[str, str], text: str) -> None:
+    assert response_status == 503
+    assert body == {"detail": "The database is unavailable; try again shortly."}
+    assert not any(word in text.lower() for word in DRIVER_WORDS)
+
+
+def test_login_is_503_json_while_the_database_is_unreachable(offline_client: TestClient) -> None:
+    response = offline_client.post(
+        "/token", data={"username": "alice", "password": "correct horse battery staple"}
+    )
+    assert_database_unavailable(response.status_code, response.json(), response.text)
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_refresh_is_503_json_while_the_database_is_unreachable(
+    offline_client: TestClient,
+) -> None:
+    response = offline_client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": "x" * 43}
+    )
+    assert_database_unavailable(response.status_code, response.json(), response.text)
+
+
+def test_admin_route_is_503_json_while_the_database_is_unreachable(
+    offline_client: TestClient,
+) -> None:
+    """The access token verifies with the key alone; the route's query is what fails."""
+    codec = offline_client.app.state.token_codec  # type: ignore[attr-defined]
+    token = codec.encode(user_id=1, username="root", roles=["admin"])
+    response = offline_client.get("/users", headers=bearer(token))
+    assert_database_unavailable(response.status_code, response.json(), response.text)
