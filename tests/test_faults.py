@@ -1,0 +1,94 @@
+"""Database faults: outages, killed connections, and concurrent writers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from notes_api.main import create_app
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, make_settings
+from tests.databases import POSTGRES_URL, sync_engine
+from tests.tcp_proxy import TcpProxy
+
+
+def postgres_only(test: Callable[..., None]) -> Callable[..., None]:
+    """Run on PostgreSQL only (the faults need a server); CI always sets TEST_DATABASE_URL."""
+    test = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)(test)
+    return pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL")(test)
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    url = make_url(database_url)
+    tcp = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    tcp.start()
+    yield tcp
+    tcp.stop()
+
+
+@postgres_only
+def test_service_answers_503_during_an_outage_and_recovers_by_itself(
+    proxy: TcpProxy, database_url: str, make_user: MakeUser
+) -> None:
+    user = make_user()
+    proxied = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    app = create_app(make_settings(proxied.render_as_string(hide_password=False)))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = bearer(login(client, user.username)["access_token"])
+        assert client.get("/notes", headers=headers).status_code == 200
+
+        proxy.stop()
+        down = client.get("/notes", headers=headers)
+        assert down.status_code == 503
+        assert down.json() == {"detail": "The database is unavailable; try again shortly."}
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
+
+        proxy.start()
+        assert client.get("/notes", headers=headers).status_code == 200
+        assert client.get("/readyz").status_code == 200
+
+
+@postgres_only
+def test_killed_connections_are_replaced_without_errors(
+    client: TestClient, make_user: MakeUser, database_url: str
+) -> None:
+    user = make_user()
+    headers = bearer(login(client, user.username)["access_token"])
+    assert client.post("/notes", headers=headers, json={"title": "before"}).status_code == 201
+    with sync_engine(database_url) as engine, engine.connect() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+        ).scalar()
+    assert killed
+    assert client.get("/notes", headers=headers).status_code == 200
+    assert client.post("/notes", headers=headers, json={"title": "after"}).status_code == 201
+    assert (
+        client.post(
+            "/token", data={"username": user.username, "password": DEFAULT_PASSWORD}
+        ).status_code
+        == 200
+    )
+
+
+def test_sixteen_concurrent_writers_all_succeed(client: TestClient, make_user: MakeUser) -> None:
+    """On SQLite too: writers wait for the lock (BEGIN IMMEDIATE, busy timeout), never fail."""
+    headers = bearer(login(client, make_user().username)["access_token"])
+
+    def write(index: int) -> int:
+        return client.post("/notes", headers=headers, json={"title": f"n{index}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(write, range(64)))
+    assert statuses == [201] * 64
+    listed = client.get("/notes", headers=headers, params={"limit": 100}).json()["items"]
+    assert len(listed) == 64
