@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, insert, update
 
 from notes_api.auth import service
 from notes_api.auth.models import LoginFailure
@@ -143,3 +144,40 @@ def test_default_address_ceiling_allows_an_office_behind_one_nat(app: FastAPI) -
     policy = app.state.throttle_policy
     assert policy.max_failures_per_address >= 100
     assert policy.window == timedelta(minutes=15)
+
+
+def test_a_burst_of_concurrent_guesses_gets_no_more_than_the_limit(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda _: attempt(attacker, user.username).status_code, range(40)))
+    assert statuses.count(400) <= 5
+    assert statuses.count(429) == 40 - statuses.count(400)
+
+
+def test_a_long_history_of_failures_still_answers_429(
+    client_from: ClientFrom, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    with db_engine.begin() as connection:
+        connection.execute(
+            insert(LoginFailure),
+            [{"username": user.username, "client_ip": "203.0.113.7", "failed_at": utcnow()}] * 80,
+        )
+    response = attempt(client_from("203.0.113.7"), user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) <= 15 * 60
+
+
+def test_ipv6_addresses_of_one_slash_64_share_their_count(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    user = make_user()
+    for suffix in range(5):
+        assert attempt(client_from(f"2001:db8:1:2::{suffix + 1}"), user.username).status_code == 400
+    same_block = attempt(client_from("2001:db8:1:2:ffff::9"), user.username, DEFAULT_PASSWORD)
+    assert same_block.status_code == 429
+    other_block = attempt(client_from("2001:db8:1:3::1"), user.username, DEFAULT_PASSWORD)
+    assert other_block.status_code == 200

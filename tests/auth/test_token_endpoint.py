@@ -10,6 +10,7 @@ import bcrypt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from notes_api.auth.models import RefreshToken
 from notes_api.auth.tokens import hash_refresh_token
@@ -275,3 +276,41 @@ def test_revoking_an_unknown_token_is_still_200(client: TestClient, hint: str | 
 
 def test_revoke_without_a_token_is_invalid_request(client: TestClient) -> None:
     assert_oauth_error(client.post("/token/revoke", data={}), "invalid_request")
+
+
+def test_no_transaction_is_open_while_the_password_is_hashed(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login holds no database lock or transaction during the ~30 ms hash."""
+    from notes_api.auth import service
+
+    user = make_user()
+    observed: list[bool] = []
+    real_verify = service.verify_password
+
+    def verify_and_observe(password: str, hashed: str) -> tuple[bool, str | None]:
+        observed.append(_database_is_idle(db_engine))
+        return real_verify(password, hashed)
+
+    monkeypatch.setattr(service, "verify_password", verify_and_observe)
+    login(client, user.username)
+    assert observed == [True]
+
+
+def _database_is_idle(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError:
+                return False
+            connection.exec_driver_sql("ROLLBACK")
+            return True
+        open_transactions = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'"
+            )
+        ).scalar()
+        return open_transactions == 0

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 
 from notes_api.main import create_app
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, make_settings
@@ -340,4 +341,53 @@ def test_signup_cannot_choose_roles(signup_client: TestClient) -> None:
 def test_signup_with_a_taken_username_is_409(signup_client: TestClient) -> None:
     signup_client.post("/signup", json={"username": "kim", "password": "password123"})
     response = signup_client.post("/signup", json={"username": "kim", "password": "password123"})
+    assert response.status_code == 409
+
+
+def test_patch_email_null_clears_the_email(client: TestClient, admin: dict[str, str]) -> None:
+    created = client.post(
+        "/users",
+        headers=admin,
+        json={"username": "lia", "email": "lia@example.com", "password": "password123"},
+    ).json()
+    response = client.patch(f"/users/{created['id']}", headers=admin, json={"email": None})
+    assert response.json()["email"] is None
+
+
+def test_patch_without_email_keeps_it(client: TestClient, admin: dict[str, str]) -> None:
+    created = client.post(
+        "/users",
+        headers=admin,
+        json={"username": "max", "email": "max@example.com", "password": "password123"},
+    ).json()
+    response = client.patch(f"/users/{created['id']}", headers=admin, json={"disabled": False})
+    assert response.json()["email"] == "max@example.com"
+
+
+def test_two_admins_revoking_each_other_leave_one_admin(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    first, second = make_user("ann", roles=["admin"]), make_user("ben", roles=["admin"])
+    ann = bearer(login(client, "ann")["access_token"])
+    ben = bearer(login(client, "ben")["access_token"])
+
+    def revoke(pair: tuple[dict[str, str], int]) -> int:
+        headers, target = pair
+        return client.delete(f"/users/{target}/roles/admin", headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(revoke, [(ann, second.id), (ben, first.id)]))
+    assert statuses == [204, 409]
+
+
+def test_the_last_enabled_admin_cannot_be_disabled_by_a_stale_admin_token(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """An admin whose own role was revoked in SQL still holds a token that says admin."""
+    make_user("old", roles=["admin"])
+    last = make_user("last", roles=["admin"])
+    stale = bearer(login(client, "old")["access_token"])
+    with db_engine.begin() as connection:
+        connection.execute(text("DELETE FROM user_roles WHERE user_id <> :id"), {"id": last.id})
+    response = client.patch(f"/users/{last.id}", headers=stale, json={"disabled": True})
     assert response.status_code == 409

@@ -62,18 +62,21 @@ async def authenticate(
     """The enabled user with these credentials; otherwise `InvalidGrantError`.
 
     Every path costs exactly one password verification in the thread pool, so
-    neither the answer nor its timing tells whether the username exists. A
+    neither the answer nor its timing tells whether the username exists. No
+    transaction is open while the password is hashed: a connection (on SQLite,
+    the database lock) is never held for the ~30 ms a verification takes. A
     failure is audited (username and address, never the password) and counted
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing.
     """
-    await throttle.check(db, throttle_policy, username, client_ip)
+    await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
     user = await find_user(db, username) if is_username(username) else None
+    await db.commit()  # ends the read; the loaded user and roles stay usable
     if user is None:
         await to_thread.run_sync(burn_verification, password)
-        await _login_failed(db, throttle_policy, username, Actor(id=None, client_ip=client_ip))
+        await _login_failed(db, username, Actor(id=None, client_ip=client_ip))
     valid, upgraded_hash = await to_thread.run_sync(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
-        await _login_failed(db, throttle_policy, username, Actor(id=user.id, client_ip=client_ip))
+        await _login_failed(db, username, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:
         user.hashed_password = upgraded_hash
     await throttle.clear(db, username, client_ip)
@@ -86,10 +89,8 @@ async def authenticate(
     return user
 
 
-async def _login_failed(
-    db: AsyncSession, policy: ThrottlePolicy, username: str, actor: Actor
-) -> NoReturn:
-    await throttle.record_failure(db, policy, username, actor.client_ip)
+async def _login_failed(db: AsyncSession, username: str, actor: Actor) -> NoReturn:
+    """Audit the failure; the attempt was already counted by `throttle.reserve_attempt`."""
     record(db, AuditAction.LOGIN_FAILED, actor, target=storable_username(username))
     await db.commit()
     raise InvalidGrantError

@@ -87,14 +87,7 @@ async def update_user(
 ) -> UserRead:
     if payload.disabled and user_id == actor.id:
         raise ConflictError("Administrators cannot disable themselves")
-    user = await service.update_user(
-        db,
-        actor,
-        user_id,
-        email=payload.email,
-        password=payload.password,
-        disabled=payload.disabled,
-    )
+    user = await service.update_user(db, actor, user_id, payload)
     return UserRead.model_validate(user)
 
 

@@ -21,6 +21,7 @@ from notes_api.auth.revocation import revoke_user_refresh_tokens
 from notes_api.errors import ConflictError, NotFoundError
 from notes_api.pagination import Page, paginate
 from notes_api.users.models import BUILTIN_ROLES, Role, User, user_roles
+from notes_api.users.schemas import UserUpdate
 
 ADMIN_ROLE = "admin"
 
@@ -97,13 +98,13 @@ async def create_user(
     email: str | None = None,
     role_names: Sequence[str] = ("user",),
 ) -> User:
+    """Hashes first, outside any transaction: no connection is held during the hash."""
+    hashed_password = await hash_in_thread(password)
     roles = await roles_named(db, role_names)
-    await _refuse_taken(db, username=username, email=email)
+    await _refuse_taken_username(db, username)
+    await _refuse_taken_email(db, email)
     user = User(
-        username=username.lower(),
-        email=email,
-        hashed_password=await hash_in_thread(password),
-        roles=roles,
+        username=username.lower(), email=email, hashed_password=hashed_password, roles=roles
     )
     async with unique_or_conflict(db, "Username or email already taken"):
         db.add(user)
@@ -113,34 +114,38 @@ async def create_user(
     return await get_user(db, user.id)
 
 
-async def _refuse_taken(db: AsyncSession, *, username: str, email: str | None) -> None:
+async def _refuse_taken_username(db: AsyncSession, username: str) -> None:
     if await db.scalar(select(User.id).where(User.username == username.lower())) is not None:
         raise ConflictError(f"Username {username!r} is already taken")
+
+
+async def _refuse_taken_email(db: AsyncSession, email: str | None) -> None:
     if email is not None and await db.scalar(select(User.id).where(User.email == email)):
         raise ConflictError("Email is already taken")
 
 
-async def update_user(
-    db: AsyncSession,
-    actor: Actor,
-    user_id: int,
-    *,
-    email: str | None = None,
-    password: str | None = None,
-    disabled: bool | None = None,
-) -> User:
+async def update_user(db: AsyncSession, actor: Actor, user_id: int, changes: UserUpdate) -> User:
+    """Apply the fields the client sent (`email: null` clears the email).
+
+    Disabling a user or changing their password revokes their refresh tokens;
+    the last enabled administrator cannot be disabled.
+    """
+    sent = changes.model_fields_set
+    new_hash = None if changes.password is None else await hash_in_thread(changes.password)
     user = await get_user(db, user_id)
-    if email is not None and email != user.email:
-        await _refuse_taken(db, username="", email=email)
-        user.email = email
-    if password is not None:
-        user.hashed_password = await hash_in_thread(password)
+    if "email" in sent and changes.email != user.email:
+        await _refuse_taken_email(db, changes.email)
+        user.email = changes.email
+    if new_hash is not None:
+        user.hashed_password = new_hash
         record(db, AuditAction.PASSWORD_CHANGED, actor, target=user.username)
-    if disabled is not None and disabled != user.disabled:
-        user.disabled = disabled
-        action = AuditAction.USER_DISABLED if disabled else AuditAction.USER_ENABLED
+    if changes.disabled is not None and changes.disabled != user.disabled:
+        if changes.disabled and ADMIN_ROLE in user.role_names:
+            await _refuse_losing_the_last_admin(db)
+        user.disabled = changes.disabled
+        action = AuditAction.USER_DISABLED if changes.disabled else AuditAction.USER_ENABLED
         record(db, action, actor, target=user.username)
-    if password is not None or disabled:
+    if new_hash is not None or user.disabled:
         await revoke_user_refresh_tokens(db, user.id)
     async with unique_or_conflict(db, "Email is already taken"):
         await db.commit()
@@ -167,13 +172,25 @@ async def revoke_role(db: AsyncSession, actor: Actor, user_id: int, role_name: s
     role = await get_role(db, role_name)
     if role.name not in user.role_names:
         return
-    if role.name == ADMIN_ROLE and not user.disabled and await _enabled_admins(db) <= 1:
-        raise ConflictError("Cannot revoke admin from the last enabled administrator")
+    if role.name == ADMIN_ROLE and not user.disabled:
+        await _refuse_losing_the_last_admin(db)
     await db.execute(
         delete(user_roles).where(user_roles.c.user_id == user.id, user_roles.c.role_id == role.id)
     )
     record(db, AuditAction.ROLE_REVOKED, actor, target=user.username, role=role.name)
     await db.commit()
+
+
+async def _refuse_losing_the_last_admin(db: AsyncSession) -> None:
+    """Refuse when only one enabled administrator is left.
+
+    The admin role's row is locked first (PostgreSQL; SQLite transactions are
+    serialized already), so two administrators revoking each other at the same
+    time cannot both succeed and leave nobody in charge.
+    """
+    await db.execute(select(Role.id).where(Role.name == ADMIN_ROLE).with_for_update())
+    if await _enabled_admins(db) <= 1:
+        raise ConflictError("The last enabled administrator must stay an enabled administrator")
 
 
 async def _enabled_admins(db: AsyncSession) -> int:
