@@ -107,10 +107,6 @@ class Settings(BaseSettings):
                 raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def signing_key(self) -> str:
         """The JWT key: configured, or in development generated once and kept on disk."""
         if self.jwt_secret_key is not None:

@@ -92,7 +92,9 @@ def create_app_engine(configured_url: str, *, pool_size: int = 10) -> AsyncEngin
     urls = database_urls(configured_url)
     if urls.is_sqlite:
         engine = create_async_engine(
-            urls.async_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+            urls.async_url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
@@ -103,6 +105,7 @@ def create_app_engine(configured_url: str, *, pool_size: int = 10) -> AsyncEngin
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
+        hide_parameters=True,  # errors and logs never carry note bodies, emails or hashes
     )
 
 

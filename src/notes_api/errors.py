@@ -14,11 +14,17 @@ not see the 503.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ExceptionHandler
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +80,57 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return database_unavailable_response()
 
 
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """A UNIQUE constraint refused the write (PostgreSQL SQLSTATE 23505, or SQLite's message)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate == "23505" or str(exc.orig).startswith("UNIQUE constraint failed")
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """503 for a lost or refused connection; any other database error stays a 500."""
+    """503 for a lost or refused connection; 409 for a write the data's constraints refuse
+    (e.g. a row deleted by someone else in the meantime); anything else stays a 500."""
+    if isinstance(exc, IntegrityError):
+        return JSONResponse(
+            status_code=status.HTTP_409_CONFLICT,
+            content={"detail": "The request conflicts with the current state of the data"},
+        )
     if not is_database_unavailable(exc):
         raise exc
     return _database_unavailable(request, exc)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where and why, without echoing the input back: it may be a password, a huge body,
+    or something JSON cannot even encode (an unpaired surrogate, an upload)."""
+    return [
+        {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
+        for error in exc.errors()
+    ]
+
+
+RequestErrorOverrides: TypeAlias = Mapping[str, Callable[[], JSONResponse]]
+"""Paths whose malformed requests answer in their own format (the OAuth token endpoints)."""
+
+
+def _request_error_handlers(
+    overrides: RequestErrorOverrides,
+) -> tuple[ExceptionHandler, ExceptionHandler]:
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+        if request.url.path in overrides:
+            return overrides[request.url.path]()
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": validation_errors(exc)},
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and request.url.path in overrides:
+            return overrides[request.url.path]()  # e.g. a multipart body without a boundary
+        return await http_exception_handler(request, exc)
+
+    return validation_error, http_error
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -92,7 +144,10 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, overrides: RequestErrorOverrides) -> None:
+    validation_error, http_error = _request_error_handlers(overrides)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DomainError, _domain_error)
     for database_error in (DBAPIError, PoolTimeoutError, OSError):
         app.add_exception_handler(database_error, _database_error)

@@ -24,6 +24,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up (no database call)")
+@router.head("/healthz", response_model=Health, include_in_schema=False)
 async def healthz() -> Health:
     return Health()
 
@@ -34,6 +35,7 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready"}},
     summary="The database answers and its schema is at the latest migration",
 )
+@router.head("/readyz", response_model=Readiness, include_in_schema=False)
 async def readyz(request: Request, response: Response) -> Readiness:
     engine: AsyncEngine = request.app.state.engine
     try:

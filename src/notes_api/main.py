@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 from notes_api import __version__, observability
 from notes_api.audit.router import router as audit_router
 from notes_api.auth.authorize import required_roles
-from notes_api.auth.router import OAuthError, oauth_error_handler
+from notes_api.auth.router import TOKEN_REQUEST_ERRORS, OAuthError, oauth_error_handler
 from notes_api.auth.router import router as auth_router
 from notes_api.auth.service import RefreshPolicy
 from notes_api.auth.throttle import ThrottlePolicy
@@ -27,6 +27,7 @@ from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
 from notes_api.users.router import router as users_router
+from notes_api.users.router import signup_router
 
 PUBLIC_PATHS = frozenset(
     {
@@ -113,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect",
+        # No 307 to an absolute URL built from the Host header (and to http:// behind a
+        # TLS proxy): a trailing slash is simply a path that does not exist.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -137,10 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     if settings.cors_origins:  # outside the body limit, so that a 413 carries CORS headers too
         install_cors(app, settings.cors_origins)
-    install_error_handlers(app)
+    install_error_handlers(app, TOKEN_REQUEST_ERRORS)
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, notes_router, audit_router):
         app.include_router(router)
+    if settings.allow_signup:
+        app.include_router(signup_router)
 
     # Added last, so outermost: it times and logs every answer, other middlewares' too.
     app.add_middleware(observability.AccessLogMiddleware)

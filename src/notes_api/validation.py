@@ -1,8 +1,9 @@
 """Reusable, annotated field types shared by request schemas.
 
 Every string a client sends is length-bounded and refused if it holds a NUL
-character (PostgreSQL cannot store one; a 500 would follow), so bad input is a
-422 naming the field before any query runs.
+character (PostgreSQL cannot store one) or an unpaired UTF-16 surrogate (no
+database driver can encode one), so bad input is a 422 naming the field before
+any query or hash runs.
 """
 
 from __future__ import annotations
@@ -34,13 +35,26 @@ def is_username(value: str) -> bool:
 
 def storable_username(value: str) -> str:
     """A claimed username made safe to store for counting and auditing, even when it
-    names no account: lower-cased, NUL characters replaced, at most 64 characters."""
-    return value.lower().replace("\x00", "\ufffd")[:64]
+    names no account: lower-cased, NUL and unpaired surrogates replaced, at most 64 characters."""
+    printable = value.lower().replace("\x00", "\ufffd")
+    return printable.encode("utf-8", "replace").decode("utf-8")[:64]
 
 
-def _refuse_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_unstorable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+def _strict_id(value: object) -> object:
+    """Path ids are plain decimal digits: no sign, no underscores, no spaces, no `1.0`."""
+    if isinstance(value, bool) or (
+        isinstance(value, str) and not (value.isascii() and value.isdigit())
+    ):
+        raise ValueError("must be a positive whole number")
     return value
 
 
@@ -48,16 +62,16 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-Text = Annotated[str, AfterValidator(_refuse_nul)]
+Text = Annotated[str, AfterValidator(_refuse_unstorable)]
 Username = Annotated[
     str, BeforeValidator(_lower), Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
 ]
 RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=ROLE_NAME_PATTERN)]
 Password = Annotated[Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 Email = Annotated[
-    str,
+    Text,
     BeforeValidator(_lower),
     Field(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"),
 ]
-DatabaseId = Annotated[int, Field(ge=1, le=DATABASE_INT_MAX)]
+DatabaseId = Annotated[int, BeforeValidator(_strict_id), Field(ge=1, le=DATABASE_INT_MAX)]
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

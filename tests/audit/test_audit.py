@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import MakeUser, bearer, login
@@ -19,11 +20,12 @@ def events(client: TestClient, admin: dict[str, str], **params: object) -> list[
 
 
 def test_login_success_and_failure_are_recorded_without_the_password(
-    client: TestClient, make_user: MakeUser, auth_headers: Headers
+    app: FastAPI, client: TestClient, make_user: MakeUser, auth_headers: Headers
 ) -> None:
     user = make_user("alice")
-    client.post("/token", data={"username": "alice", "password": "secret-guess-42"})
-    login(client, "alice")
+    with TestClient(app, client=("198.51.100.4", 4242)) as remote:
+        remote.post("/token", data={"username": "alice", "password": "secret-guess-42"})
+        login(remote, "alice")
     admin = auth_headers(roles=["admin"])
     recorded = events(client, admin)
     by_action = {(e["action"], e["target"]) for e in recorded}
@@ -31,7 +33,7 @@ def test_login_success_and_failure_are_recorded_without_the_password(
     assert ("login.succeeded", "alice") in by_action
     assert "secret-guess-42" not in str(recorded)
     failed = next(e for e in recorded if e["action"] == "login.failed")
-    assert failed["client_ip"] == "testclient"
+    assert failed["client_ip"] == "198.51.100.4"
     assert failed["actor_id"] == user.id
 
 

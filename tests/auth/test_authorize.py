@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from notes_api.auth.authorize import authenticated, authorize, parse_roles, required_roles
 from notes_api.auth.dependencies import CurrentToken, get_token_data
+from notes_api.auth.schemas import Identity
 from notes_api.auth.tokens import AccessTokenCodec, TokenData
 from notes_api.main import PUBLIC_PATHS, UnprotectedRouteError, check_routes_are_protected
 
@@ -41,6 +42,12 @@ def sync_injected() -> dict[str, object]:
 @authorize(roles="user")
 def seed_spelling(token_data: TokenData = Depends(get_token_data)) -> dict[str, object]:
     return {"who": token_data.username}
+
+
+@router.post("/admin-form")
+@authorize(roles="admin")
+async def admin_form(payload: Identity, limit: int) -> dict[str, object]:
+    return {"limit": limit}
 
 
 @router.get("/any-token")
@@ -122,6 +129,22 @@ def test_token_is_decoded_once_per_request(
     monkeypatch.setattr(AccessTokenCodec, "decode", counting)
     guarded_client.get("/seed-spelling", headers=token_for("user"))
     assert len(calls) == 1
+
+
+def test_missing_role_is_403_before_any_validation(guarded_client: TestClient) -> None:
+    response = guarded_client.post("/admin-form", headers=token_for("user"), json={})
+    assert response.status_code == 403
+    assert guarded_client.post("/admin-form", json={}).status_code == 401
+    assert (
+        guarded_client.post("/admin-form", headers=token_for("admin"), json={}).status_code == 422
+    )
+
+
+def test_a_token_parameter_read_from_the_request_is_refused_at_decoration_time() -> None:
+    async def leaky(token: TokenData) -> None: ...
+
+    with pytest.raises(TypeError, match="read from the request"):
+        authorize("admin")(leaky)
 
 
 def test_injected_parameter_is_hidden_from_the_openapi_parameters(

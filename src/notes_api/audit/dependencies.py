@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,8 +12,15 @@ from notes_api.auth.dependencies import CurrentToken
 
 
 def client_ip(request: Request) -> str | None:
-    """The client address; behind trusted proxies uvicorn has already resolved X-Forwarded-For."""
-    return request.client.host if request.client else None
+    """The client address, normalized; None when it is not an IP address.
+
+    Behind trusted proxies uvicorn has already replaced it with the address in
+    X-Forwarded-For, which a client may have filled with anything.
+    """
+    try:
+        return str(ip_address(request.client.host)) if request.client else None
+    except ValueError:
+        return None
 
 
 def anonymous_actor(request: Request) -> Actor:

@@ -5,10 +5,11 @@ misuse raises immediately, and the wrapper keeps the endpoint's nature (an
 `async def` stays a coroutine on the event loop, a `def` keeps running in the
 thread pool, because FastAPI decides by unwrapping `__wrapped__`).
 
-If the endpoint does not declare a `TokenData` parameter, the wrapper's
-`__signature__` gains a keyword-only `CurrentToken` one, so FastAPI injects
-the token anyway. FastAPI caches `get_token_data` per request, so a token is
-decoded once however many parameters ask for it.
+The check itself is a dependency that the wrapper's `__signature__` adds as a
+keyword-only parameter. FastAPI resolves dependencies before it validates the
+query and the body, so a caller without the role gets 401/403, never a 422
+that describes an endpoint it may not use. FastAPI caches `get_token_data`
+per request, so the token is decoded once however many parameters ask for it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
 
-from fastapi import HTTPException, status
+from fastapi import Depends, HTTPException, status
 from fastapi.params import Depends as DependsParam
 
 from notes_api.auth.dependencies import CurrentToken, get_token_data
@@ -29,7 +30,7 @@ from notes_api.validation import ROLE_NAME_PATTERN
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 REQUIRED_ROLES_ATTRIBUTE = "__authorize_roles__"
-_INJECTED_PARAMETER = "_authorize_token"
+_GUARD_PARAMETER = "_authorize_guard"
 _ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
 
 
@@ -59,64 +60,52 @@ def forbidden(required: frozenset[str]) -> HTTPException:
     )
 
 
-def _is_token_parameter(parameter: inspect.Parameter) -> bool:
-    annotation = parameter.annotation
-    if annotation is TokenData or annotation == "TokenData":
-        return True
-    if get_origin(annotation) is Annotated and get_args(annotation)[0] is TokenData:
-        return True
-    default = parameter.default
-    return isinstance(default, DependsParam) and default.dependency is get_token_data
-
-
 def authorize(roles: str | Iterable[str]) -> Callable[[Endpoint], Endpoint]:
     """Let through callers whose access token carries at least one of `roles`."""
     required = parse_roles(roles)
-
-    def check(token: TokenData) -> None:
-        if required.isdisjoint(token.roles):
-            raise forbidden(required)
-
-    return lambda endpoint: _guard(endpoint, check, required)
+    return lambda endpoint: _guard(endpoint, required)
 
 
 def authenticated(endpoint: Endpoint) -> Endpoint:
     """Let through any caller with a valid access token, whatever its roles (even none)."""
-    return _guard(endpoint, lambda _token: None, frozenset())
+    return _guard(endpoint, frozenset())
 
 
-def _guard(
-    endpoint: Endpoint, check: Callable[[TokenData], None], required: frozenset[str]
-) -> Endpoint:
+def _role_check(required: frozenset[str]) -> Callable[[TokenData], None]:
+    def check_roles(token: CurrentToken) -> None:
+        if required and required.isdisjoint(token.roles):
+            raise forbidden(required)
+
+    return check_roles
+
+
+def _guard(endpoint: Endpoint, required: frozenset[str]) -> Endpoint:
     if required_roles(endpoint) is not None:
         raise TypeError(f"{endpoint.__qualname__} is already guarded")
     signature = inspect.signature(endpoint, eval_str=True)
-    declared = next((p.name for p in signature.parameters.values() if _is_token_parameter(p)), None)
-    token_name = declared or _INJECTED_PARAMETER
-    if declared is None:
-        injected = inspect.Parameter(
-            _INJECTED_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=CurrentToken
-        )
-        signature = signature.replace(parameters=[*signature.parameters.values(), injected])
-
-    def checked(kwargs: dict[str, Any]) -> dict[str, Any]:
-        token = kwargs[token_name] if declared else kwargs.pop(token_name)
-        check(token)
-        return kwargs
+    _refuse_token_from_the_request(endpoint, signature)
+    guard = inspect.Parameter(
+        _GUARD_PARAMETER,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[None, Depends(_role_check(required))],
+    )
+    signature = signature.replace(parameters=[*signature.parameters.values(), guard])
 
     wrapper: Callable[..., Any]
     if inspect.iscoroutinefunction(endpoint):
 
         @functools.wraps(endpoint)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            return await endpoint(*args, **checked(kwargs))
+            kwargs.pop(_GUARD_PARAMETER)
+            return await endpoint(*args, **kwargs)
 
         wrapper = async_wrapper
     else:
 
         @functools.wraps(endpoint)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            return endpoint(*args, **checked(kwargs))
+            kwargs.pop(_GUARD_PARAMETER)
+            return endpoint(*args, **kwargs)
 
         wrapper = sync_wrapper
 
@@ -124,3 +113,24 @@ def _guard(
     guarded.__signature__ = signature
     setattr(guarded, REQUIRED_ROLES_ATTRIBUTE, required)
     return cast(Endpoint, guarded)
+
+
+def _refuse_token_from_the_request(
+    endpoint: Callable[..., Any], signature: inspect.Signature
+) -> None:
+    """A `TokenData` parameter without `Depends(get_token_data)` would be read from the request
+    body: a client could simply send the identity and roles it wants."""
+    for parameter in signature.parameters.values():
+        annotation = parameter.annotation
+        metadata: tuple[Any, ...] = ()
+        if get_origin(annotation) is Annotated:
+            annotation, *extra = get_args(annotation)
+            metadata = tuple(extra)
+        if annotation is not TokenData:
+            continue
+        sources = (*metadata, parameter.default)
+        if not any(isinstance(s, DependsParam) and s.dependency is get_token_data for s in sources):
+            raise TypeError(
+                f"{endpoint.__qualname__}: parameter {parameter.name!r} is a TokenData that "
+                "FastAPI would read from the request; declare it as CurrentToken"
+            )

@@ -39,11 +39,24 @@ class OAuthError(Exception):
         )
 
 
-async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
+def oauth_error_response(exc: OAuthError) -> JSONResponse:
     return JSONResponse(
         status_code=exc.status_code, content=exc.body.model_dump(), headers=exc.headers
     )
+
+
+async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
+    return oauth_error_response(exc)
+
+
+def malformed_token_request() -> JSONResponse:
+    """A token request FastAPI could not even parse (wrong field types, an upload, a broken
+    multipart body) still answers in RFC 6749's format."""
+    return oauth_error_response(OAuthError("invalid_request", "Malformed token request"))
+
+
+TOKEN_REQUEST_ERRORS = {"/token": malformed_token_request, "/token/revoke": malformed_token_request}
 
 
 def get_refresh_policy(request: Request) -> RefreshPolicy:
@@ -110,7 +123,7 @@ async def issue_token(
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
         try:
-            pair = await service.rotate(db, refresh_token, codec, policy)
+            pair = await service.rotate(db, refresh_token, codec, policy, client_ip(request))
         except InvalidGrantError:
             raise OAuthError(
                 "invalid_grant", "Refresh token is invalid, expired or revoked"

@@ -113,7 +113,11 @@ async def start_session(
 
 
 async def rotate(
-    db: AsyncSession, presented: str, codec: AccessTokenCodec, policy: RefreshPolicy
+    db: AsyncSession,
+    presented: str,
+    codec: AccessTokenCodec,
+    policy: RefreshPolicy,
+    client_ip: str | None,
 ) -> TokenPair:
     """Spend a refresh token and issue the next pair in its family, with fresh roles."""
     now = utcnow()
@@ -132,7 +136,7 @@ async def rotate(
         )
     ).first()
     if spent is None:
-        await _handle_unusable(db, digest)
+        await _handle_unusable(db, digest, client_ip)
         raise InvalidGrantError
     user_id, family_id, family_expires_at = spent
     user = await get_user(db, user_id)
@@ -151,7 +155,7 @@ async def rotate(
     )
 
 
-async def _handle_unusable(db: AsyncSession, digest: str) -> None:
+async def _handle_unusable(db: AsyncSession, digest: str, client_ip: str | None) -> None:
     """A refresh token that cannot be spent: if it was already spent, that is reuse."""
     token = await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
     if token is not None and token.used_at is not None:
@@ -159,7 +163,7 @@ async def _handle_unusable(db: AsyncSession, digest: str) -> None:
         record(
             db,
             AuditAction.REFRESH_REUSED,
-            Actor(id=token.user_id, client_ip=None),
+            Actor(id=token.user_id, client_ip=client_ip),
             target=token.family_id,
         )
         await db.commit()

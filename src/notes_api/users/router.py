@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from notes_api.audit.dependencies import AnonymousActor, CurrentActor
 from notes_api.auth.authorize import authorize
 from notes_api.database import DbSession
-from notes_api.errors import ConflictError, NotFoundError
+from notes_api.errors import ConflictError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from notes_api.users import service
 from notes_api.users.schemas import (
@@ -32,11 +32,8 @@ async def list_roles(db: DbSession) -> list[RoleRead]:
 
 @router.post("/roles", response_model=RoleRead, status_code=201, tags=["roles"])
 @authorize(roles="admin")
-async def create_role(
-    payload: RoleCreate, db: DbSession, actor: CurrentActor, response: Response
-) -> RoleRead:
+async def create_role(payload: RoleCreate, db: DbSession, actor: CurrentActor) -> RoleRead:
     role = await service.create_role(db, actor, name=payload.name, description=payload.description)
-    response.headers["Location"] = f"/roles/{role.name}"
     return RoleRead.model_validate(role)
 
 
@@ -107,19 +104,16 @@ async def revoke_role(
     await service.revoke_role(db, actor, user_id, name)
 
 
-@router.post(
-    "/signup",
-    response_model=UserRead,
-    status_code=status.HTTP_201_CREATED,
-    tags=["users"],
-    responses={404: {"description": "Sign-up is disabled (ALLOW_SIGNUP=false)"}},
+signup_router = APIRouter()
+"""Included only when ALLOW_SIGNUP=true: otherwise `/signup` does not exist at all (404 for
+every method, absent from the OpenAPI document), so nobody can tell it is there."""
+
+
+@signup_router.post(
+    "/signup", response_model=UserRead, status_code=status.HTTP_201_CREATED, tags=["users"]
 )
-async def signup(
-    payload: SignupRequest, db: DbSession, request: Request, actor: AnonymousActor
-) -> UserRead:
+async def signup(payload: SignupRequest, db: DbSession, actor: AnonymousActor) -> UserRead:
     """Self-service registration; new users get the `user` role."""
-    if not request.app.state.settings.allow_signup:
-        raise NotFoundError("Not Found")
     user = await service.create_user(
         db, actor, username=payload.username, password=payload.password, email=payload.email
     )

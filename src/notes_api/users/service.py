@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import hash_password
 from notes_api.auth.revocation import revoke_user_refresh_tokens
-from notes_api.errors import ConflictError, NotFoundError
+from notes_api.errors import ConflictError, NotFoundError, is_unique_violation
 from notes_api.pagination import Page, paginate
 from notes_api.users.models import BUILTIN_ROLES, Role, User, user_roles
 from notes_api.users.schemas import UserUpdate
@@ -32,8 +32,10 @@ async def unique_or_conflict(db: AsyncSession, conflict: str) -> AsyncIterator[N
     them answer the common case, this the request that lost a race to a concurrent one."""
     try:
         yield
-    except IntegrityError:
+    except IntegrityError as exc:
         await db.rollback()
+        if not is_unique_violation(exc):
+            raise
         raise ConflictError(conflict) from None
 
 
@@ -162,8 +164,11 @@ async def grant_role(db: AsyncSession, actor: Actor, user_id: int, role_name: st
     record(db, AuditAction.ROLE_GRANTED, actor, target=user.username, role=role.name)
     try:
         await db.commit()
-    except IntegrityError:  # granted concurrently: the row is there, as asked
+    except IntegrityError as exc:
         await db.rollback()
+        if not is_unique_violation(exc):
+            raise
+        # granted concurrently: the row is there, as asked
 
 
 async def revoke_role(db: AsyncSession, actor: Actor, user_id: int, role_name: str) -> None:
