@@ -23,6 +23,7 @@ from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
+from notes_api.docs import install_docs
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
@@ -40,9 +41,11 @@ PUBLIC_PATHS = frozenset(
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/docs/assets",
     }
 )
-"""Routes anyone may call. Every other route must be guarded by @authorize or @authenticated."""
+"""Routes anyone may call. Every other route must be guarded by @authorize or @authenticated.
+`/docs/assets` is a mount of static files (the docs' assets)."""
 
 
 class UnprotectedRouteError(RuntimeError):
@@ -108,10 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Notes behind JWT access tokens, with roles kept as database rows.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        docs_url=None,  # /docs and /redoc come from install_docs: self-hosted assets, no CDN
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
-        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect",
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -140,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, notes_router, audit_router):
         app.include_router(router)
+    if settings.docs_enabled:
+        install_docs(app)
 
     check_routes_are_protected(app.routes)
     return app

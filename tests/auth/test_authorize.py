@@ -187,4 +187,5 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/docs/assets",
     } == PUBLIC_PATHS
