@@ -27,7 +27,9 @@ from notes_api.docs import install_docs
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
+from notes_api.security_headers import SecurityHeadersMiddleware
 from notes_api.users.router import router as users_router
+from notes_api.web import install_web
 
 PUBLIC_PATHS = frozenset(
     {
@@ -37,6 +39,7 @@ PUBLIC_PATHS = frozenset(
         "/healthz",
         "/readyz",
         "/",
+        "/static",
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
@@ -45,7 +48,7 @@ PUBLIC_PATHS = frozenset(
     }
 )
 """Routes anyone may call. Every other route must be guarded by @authorize or @authenticated.
-`/docs/assets` is a mount of static files (the docs' assets)."""
+`/static` and `/docs/assets` are mounts of static files (the web page's and the docs' assets)."""
 
 
 class UnprotectedRouteError(RuntimeError):
@@ -136,14 +139,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.add_middleware(BodySizeLimitMiddleware)
-    if settings.cors_origins:  # outermost, so that every answer (413 too) carries CORS headers
+    if settings.cors_origins:  # outside the limit, so that every answer (413 too) carries CORS
         install_cors(app, settings.cors_origins)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: preflights get the headers too
     install_error_handlers(app)
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, notes_router, audit_router):
         app.include_router(router)
     if settings.docs_enabled:
         install_docs(app)
+    install_web(app)
 
     check_routes_are_protected(app.routes)
     return app
