@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx2
@@ -118,6 +119,25 @@ def test_log_out_revokes_the_login_and_forgets_the_tokens(
     assert reuse.status_code == 400
     page.reload()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def test_the_next_user_on_the_same_tab_starts_clean(page: Page, web_server: WebServer) -> None:
+    alice, bob = web_server.make_user("alice"), web_server.make_user("bob")
+    web_server.add_note(alice, "Alice's secret", source="diary.md")
+    web_server.add_note(bob, "Bob's list")
+    page.goto(web_server.url)
+    log_in(page, alice)
+    page.get_by_label("Filter by source").fill("diary.md")
+    page.get_by_role("button", name="Filter").click()
+    expect(notes_list(page)).to_contain_text("Alice's secret")
+    page.get_by_role("region", name="New note").get_by_label("Title").fill("Half-typed")
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, bob)
+    expect(notes_list(page).get_by_role("listitem")).to_have_text([re.compile("Bob's list")])
+    expect(page.get_by_label("Filter by source")).to_have_value("")
+    expect(page.get_by_role("region", name="New note").get_by_label("Title")).to_have_value("")
+    expect(page.get_by_role("status").first).to_have_text("")
 
 
 def test_reload_keeps_the_login_of_this_tab_only(page: Page, web_server: WebServer) -> None:

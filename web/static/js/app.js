@@ -111,6 +111,15 @@ function showLogin(message = "") {
   view.admin.hidden = true;
   view.notesList.replaceChildren();
   view.usersBody.replaceChildren();
+  notes.source = "";
+  notes.cursor = null;
+  users.cursor = null;
+  users.roles = [];
+  view.noteForm.reset();
+  view.filterSource.value = "";
+  view.filterClear.hidden = true;
+  for (const message of [view.noteError, view.notesStatus, view.notesError]) say(message, "");
+  for (const message of [view.adminStatus, view.adminError]) say(message, "");
   view.login.hidden = false;
   say(view.loginError, message);
   view.loginPassword.value = "";

@@ -24,10 +24,12 @@ export function byId(id) {
   return node;
 }
 
-/** Show a message in a role=alert or role=status element (empty hides it). */
+/**
+ * Put a message in a role=alert or role=status element. The element stays in
+ * the page while empty (CSS collapses it), so screen readers announce the change.
+ */
 export function say(node, message) {
   node.textContent = message ?? "";
-  node.hidden = !message;
 }
 
 let idCounter = 0;
