@@ -8,10 +8,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
 from notes_api import web
-from notes_api.main import create_app
+from notes_api.main import UnprotectedRouteError, check_routes_are_protected, create_app
 from notes_api.security_headers import API_CSP
 from notes_api.web import web_directory
 from tests.conftest import make_settings
@@ -194,3 +196,10 @@ def test_the_wheel_carries_the_page() -> None:
     included = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     assert included["web"] == "notes_api/_web"
     assert web_directory() == REPOSITORY / "web"
+
+
+def test_a_mount_outside_the_public_list_is_refused(tmp_path: Path) -> None:
+    app = FastAPI()
+    app.mount("/files", StaticFiles(directory=tmp_path))
+    with pytest.raises(UnprotectedRouteError, match="/files"):
+        check_routes_are_protected(app.routes)
