@@ -6,8 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format migrate clean
+.PHONY: run test screenshots lint format migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "notes-api needs Python 3.11+"'
@@ -32,8 +33,17 @@ run: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(BIN)/notes-api migrate
 
-test: $(VENV)/.installed-dev
+# The browser tests drive Debian's Chromium; Playwright never downloads a browser.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    || { echo "Install Chromium (apt-get install chromium), or run: $(BIN)/pytest -m 'not browser'"; exit 1; }
+
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Rewrites docs/screenshot-*.png from the browser tests that take them.
+screenshots: $(VENV)/.installed-dev $(CHROMIUM)
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests migrations

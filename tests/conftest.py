@@ -104,9 +104,30 @@ class TestUser:
 MakeUser = Callable[..., TestUser]
 
 
+def insert_user(
+    engine: Engine,
+    username: str,
+    hashed_password: str,
+    roles: list[str] | tuple[str, ...] = ("user",),
+    *,
+    disabled: bool = False,
+) -> TestUser:
+    """Insert a user with the given roles in plain SQL, as an operator could."""
+    with engine.begin() as connection:
+        user_id = connection.execute(
+            insert(User)
+            .values(username=username, hashed_password=hashed_password, disabled=disabled)
+            .returning(User.id)
+        ).scalar_one()
+        for role in roles:
+            role_id = connection.execute(select(Role.id).where(Role.name == role)).scalar_one()
+            connection.execute(insert(user_roles).values(user_id=user_id, role_id=role_id))
+    return TestUser(id=user_id, username=username, roles=list(roles))
+
+
 @pytest.fixture
 def make_user(db_engine: Engine, default_password_hash: str) -> MakeUser:
-    """Insert a user with the given roles in plain SQL, as an operator could."""
+    """`make_user(roles=["admin"])`: a new user, inserted in plain SQL."""
     counter = iter(range(1, 10_000))
 
     def make(
@@ -117,20 +138,8 @@ def make_user(db_engine: Engine, default_password_hash: str) -> MakeUser:
         hashed_password: str | None = None,
     ) -> TestUser:
         name = username or f"user{next(counter)}"
-        with db_engine.begin() as connection:
-            user_id = connection.execute(
-                insert(User)
-                .values(
-                    username=name,
-                    hashed_password=hashed_password or default_password_hash,
-                    disabled=disabled,
-                )
-                .returning(User.id)
-            ).scalar_one()
-            for role in roles:
-                role_id = connection.execute(select(Role.id).where(Role.name == role)).scalar_one()
-                connection.execute(insert(user_roles).values(user_id=user_id, role_id=role_id))
-        return TestUser(id=user_id, username=name, roles=list(roles))
+        password_hash = hashed_password or default_password_hash
+        return insert_user(db_engine, name, password_hash, roles, disabled=disabled)
 
     return make
 

@@ -33,6 +33,7 @@ PUBLIC_GET = Case((200, 200, 200, 200))
 ADMIN_ONLY = (401, 403, 403)
 
 TABLE: dict[tuple[str, str], Case] = {
+    ("GET", "/"): PUBLIC_GET,
     ("GET", "/healthz"): PUBLIC_GET,
     ("GET", "/readyz"): PUBLIC_GET,
     ("GET", "/openapi.json"): PUBLIC_GET,

@@ -23,11 +23,14 @@ from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
+from notes_api.docs import install_docs
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
+from notes_api.security_headers import SecurityHeadersMiddleware
 from notes_api.users.router import router as users_router
 from notes_api.users.router import signup_router
+from notes_api.web import install_web
 
 PUBLIC_PATHS = frozenset(
     {
@@ -37,13 +40,16 @@ PUBLIC_PATHS = frozenset(
         "/healthz",
         "/readyz",
         "/",
+        "/static",
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/docs/assets",
     }
 )
-"""Routes anyone may call. Every other route must be guarded by @authorize or @authenticated."""
+"""Routes anyone may call. Every other route must be guarded by @authorize or @authenticated.
+`/static` and `/docs/assets` are mounts of static files (the web page's and the docs' assets)."""
 
 
 class UnprotectedRouteError(RuntimeError):
@@ -110,8 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Notes behind JWT access tokens, with roles kept as database rows.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
+        docs_url=None,  # /docs and /redoc come from install_docs: self-hosted assets, no CDN
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect",
         # No 307 to an absolute URL built from the Host header (and to http:// behind a
@@ -141,12 +147,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware)
     if settings.cors_origins:  # outside the body limit, so that a 413 carries CORS headers too
         install_cors(app, settings.cors_origins)
+    app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_REQUEST_ERRORS)
     app.add_exception_handler(OAuthError, oauth_error_handler)
     for router in (health_router, auth_router, users_router, notes_router, audit_router):
         app.include_router(router)
     if settings.allow_signup:
         app.include_router(signup_router)
+    if settings.docs_enabled:
+        install_docs(app)
+    install_web(app)
 
     # Added last, so outermost: it times and logs every answer, other middlewares' too.
     app.add_middleware(observability.AccessLogMiddleware)

@@ -206,8 +206,10 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
         "/healthz",
         "/readyz",
         "/",
+        "/static",
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/docs/assets",
     } == PUBLIC_PATHS

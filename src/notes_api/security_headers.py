@@ -1,0 +1,39 @@
+"""Security headers on every response.
+
+`X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` go on
+everything. A response that sets its own `Content-Security-Policy` (the web
+page, the docs pages) keeps it; every other response (JSON, static files) gets
+`API_CSP`, which lets nothing load or run and nothing frame it.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+DEFAULT_HEADERS = {
+    "Content-Security-Policy": API_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in DEFAULT_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
