@@ -80,10 +80,13 @@ def _stop(server: Server) -> None:
 
 
 @contextmanager
-def notes_api(database_url: str, workers: int = 1) -> Iterator[Server]:
+def notes_api(
+    database_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
     command = [NOTES_API, "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=server_env(database_url), cwd=REPO_ROOT)
+    env = server_env(database_url) | (extra_env or {})
+    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
     server = Server("notes-api", f"http://127.0.0.1:{port}", process)
     try:
         _wait_ready(server, "/readyz")
