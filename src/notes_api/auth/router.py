@@ -46,12 +46,12 @@ async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse
     )
 
 
-def get_refresh_policy(request: Request) -> RefreshPolicy:
+async def get_refresh_policy(request: Request) -> RefreshPolicy:
     policy: RefreshPolicy = request.app.state.refresh_policy
     return policy
 
 
-def get_throttle_policy(request: Request) -> ThrottlePolicy:
+async def get_throttle_policy(request: Request) -> ThrottlePolicy:
     policy: ThrottlePolicy = request.app.state.throttle_policy
     return policy
 
