@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -94,16 +95,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             connections = 8 if shape == "login" else args.connections
             for server, target in pair.values():  # warm up
                 run_load(tool, server.base_url, target, connections, 1)
+            cpu: dict[str, list[float]] = {"base": [], "head": []}
             for _ in range(args.rounds):
                 for name, (server, target) in pair.items():
+                    before = server.cpu_seconds()
                     result = run_load(tool, server.base_url, target, connections, args.duration)
-                    print(f"  {shape:<8} {name:<5} {report.row(result)}", file=sys.stderr)
+                    cpu_ms = 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
+                    cpu[name].append(cpu_ms)
+                    print(
+                        f"  {shape:<8} {name:<5} {report.row(result)}  server CPU {cpu_ms:.3f} ms/req",
+                        file=sys.stderr,
+                    )
                     runs[name].append(result)
             b, h = median_of(runs["base"]), median_of(runs["head"])
+            cb, ch = statistics.median(cpu["base"]), statistics.median(cpu["head"])
             print(
-                f"{shape}: base {b['rps']:.1f} req/s p50 {b['p50_ms']:.2f} p99 {b['p99_ms']:.2f} | "
-                f"working tree {h['rps']:.1f} req/s p50 {h['p50_ms']:.2f} p99 {h['p99_ms']:.2f} | "
-                f"req/s x{h['rps'] / b['rps']:.2f}, p99 x{h['p99_ms'] / b['p99_ms']:.2f}"
+                f"{shape}: base {b['rps']:.1f} req/s p50 {b['p50_ms']:.2f} p99 {b['p99_ms']:.2f} "
+                f"CPU {cb:.3f} ms/req | working tree {h['rps']:.1f} req/s p50 {h['p50_ms']:.2f} "
+                f"p99 {h['p99_ms']:.2f} CPU {ch:.3f} ms/req | req/s x{h['rps'] / b['rps']:.2f}, "
+                f"p99 x{h['p99_ms'] / b['p99_ms']:.2f}, CPU/req x{ch / cb:.2f}"
                 f" (errors {b['errors']}/{h['errors']}, base {args.base})"
             )
 

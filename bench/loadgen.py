@@ -266,7 +266,9 @@ async def _drive(base_url: str, target: Target, connections: int, duration: floa
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                status, _ = await connection.request(target.method, target.path, target.headers, body)
+                status, _ = await connection.request(
+                    target.method, target.path, target.headers, body
+                )
             except HttpError:
                 errors["read"] = errors.get("read", 0) + 1
                 continue

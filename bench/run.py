@@ -63,7 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     soak_group = parser.add_mutually_exclusive_group()
     soak_group.add_argument("--no-soak", action="store_true", help="skip the soak run")
     soak_group.add_argument("--soak-only", action="store_true", help="only the soak run")
-    parser.add_argument("--soak-duration", type=float, default=300.0, help="seconds (default 5 min)")
+    parser.add_argument(
+        "--soak-duration", type=float, default=300.0, help="seconds (default 5 min)"
+    )
     parser.add_argument("--soak-connections", type=int, default=16)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--plot", type=Path, default=PLOT)

@@ -29,6 +29,11 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time used so far by the server and its children (workers)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        return sum(_cpu_ticks(pid) for pid in _process_tree(self.pid)) / ticks
+
     def rss_mib(self) -> float:
         """Resident memory of the server and its children (workers), in MiB."""
         return sum(_rss_kib(pid) for pid in _process_tree(self.pid)) / 1024
@@ -146,3 +151,11 @@ def _rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime

@@ -97,7 +97,9 @@ class Client:
             self.access, self.refresh = answer["access_token"], answer["refresh_token"]
 
     async def refresh_tokens(self) -> None:
-        form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": self.refresh})
+        form = urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": self.refresh}
+        )
         answer = await self.call("refresh", "POST", "/token", 200, form.encode(), FORM, auth=False)
         if answer:
             self.access, self.refresh = answer["access_token"], answer["refresh_token"]
