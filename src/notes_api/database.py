@@ -7,6 +7,7 @@ maps whatever URL the user configured to the driver each side needs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,6 +35,10 @@ NAMING_CONVENTION = {
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 """How long a SQLite writer waits for the lock before failing; writers queue instead of erroring."""
+
+PING_AFTER_IDLE_SECONDS = 5.0
+"""A pooled PostgreSQL connection idle this long is pinged before use (see `_ping_if_idle`)."""
+_RETURNED_AT = "notes_api_returned_at"
 
 
 class Base(DeclarativeBase):
@@ -97,13 +103,45 @@ def create_app_engine(configured_url: str, *, pool_size: int = 10) -> AsyncEngin
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         urls.async_url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,
     )
+    event.listen(engine.sync_engine, "checkin", _note_return)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_return(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _ping_if_idle(
+    dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """`pool_pre_ping`, but only for connections that sat idle in the pool.
+
+    `pool_pre_ping=True` sends `SELECT 1` (and, outside autocommit, a BEGIN) on
+    every checkout: two round trips on top of a one-query request. Under load a
+    connection comes back to the pool milliseconds before its next use, so the
+    ping only matters after a quiet spell, which is when a database restart or
+    an idle timeout will have closed it. A failed ping raises
+    `DisconnectionError`, and the pool retries with a fresh connection.
+    """
+    returned_at = record.info.get(_RETURNED_AT)
+    if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # leave no transaction open: the checkout may want autocommit
+    except Exception as exc:
+        raise DisconnectionError("pooled connection failed its ping") from exc
 
 
 def enable_sqlite_foreign_keys(engine: Engine) -> None:
@@ -129,3 +167,4 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_db)]
+
