@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVarTuple
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, Row, Select, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -41,6 +41,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 PING_AFTER_IDLE_SECONDS = 5.0
 """A pooled PostgreSQL connection idle this long is pinged before use (see `_ping_if_idle`)."""
 _RETURNED_AT = "notes_api_returned_at"
+Columns = TypeVarTuple("Columns")
 
 
 class Base(DeclarativeBase):
@@ -237,11 +238,30 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(get_db)]
 
 
-async def get_read_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session in autocommit, for endpoints that run a single SELECT and write nothing."""
-    session_factory: async_sessionmaker[AsyncSession] = request.app.state.read_session_factory
-    async with _gate(request).admit(), session_factory() as session:
-        yield session
+class Reader:
+    """Single SELECTs on a pooled connection in autocommit, held for the query alone.
+
+    Read endpoints whose work is one statement use this instead of a session:
+    no ORM session to build and close, no `yield` dependency (FastAPI wraps
+    those in an exit stack), and the connection goes back to the pool before
+    the response is serialized.
+    """
+
+    def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
+        self.engine = autocommit_engine(engine)
+        self.gate = gate
+
+    async def all(
+        self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[*Columns]]:
+        async with self.gate.admit(), self.engine.connect() as connection:
+            result = await connection.execute(statement, parameters)
+            return result.all()
 
 
-ReadDbSession = Annotated[AsyncSession, Depends(get_read_db)]
+async def get_reader(request: Request) -> Reader:
+    reader: Reader = request.app.state.reader
+    return reader
+
+
+ReadDb = Annotated[Reader, Depends(get_reader)]
