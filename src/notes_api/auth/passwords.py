@@ -5,13 +5,18 @@ iterations, 1 lane: about 30 ms of CPU here). bcrypt hashes from older
 deployments still verify and are upgraded on the next successful login.
 
 These functions are CPU-bound and synchronous on purpose: callers in async code
-run them in the thread pool (`anyio.to_thread.run_sync`).
+run them through `in_hashing_thread`, which bounds how many run at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar, TypeVarTuple
 
+from anyio import CapacityLimiter, to_thread
 from passlib.context import CryptContext
 
 ARGON2_MEMORY_KIB = 19 * 1024
@@ -56,3 +61,30 @@ def burn_verification(password: str) -> None:
     """Spend what one real verification costs, so an unknown username answers as slowly
     as a wrong password and login timing reveals nothing about which accounts exist."""
     verify_password(password, _dummy_hash())
+
+
+HASHING_THREADS = os.cpu_count() or 1
+"""Password hashes computed at once: one per CPU.
+
+argon2 releases the GIL, so these threads run in parallel with the event loop.
+More of them than CPUs add no throughput (each needs a core for ~30 ms) and
+make things worse: with anyio's default of 40 threads, 40 logins would each
+hold 19 MiB and evict one another from the CPU caches, and the event loop
+would get a 1/40th share of the CPU. Logins past this wait their turn.
+"""
+_Result = TypeVar("_Result")
+_Args = TypeVarTuple("_Args")
+_limiter: tuple[asyncio.AbstractEventLoop, CapacityLimiter] | None = None
+
+
+def _hashing_limiter() -> CapacityLimiter:
+    global _limiter  # one limiter per event loop, made on first use
+    loop = asyncio.get_running_loop()
+    if _limiter is None or _limiter[0] is not loop:
+        _limiter = (loop, CapacityLimiter(HASHING_THREADS))
+    return _limiter[1]
+
+
+async def in_hashing_thread(function: Callable[[*_Args], _Result], *args: *_Args) -> _Result:
+    """Run a hash or verification in a worker thread, at most `HASHING_THREADS` at a time."""
+    return await to_thread.run_sync(function, *args, limiter=_hashing_limiter())
