@@ -47,7 +47,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 @contextmanager
 def exported_src(revision: str) -> Iterator[Path]:
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "src", "migrations"],  # noqa: S607
+        ["git", "archive", "--format=tar", revision, "src", "migrations"],
         capture_output=True,
         check=True,
         cwd=servers.REPO_ROOT,
@@ -102,10 +102,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     result = run_load(tool, server.base_url, target, connections, args.duration)
                     cpu_ms = 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
                     cpu[name].append(cpu_ms)
-                    print(
-                        f"  {shape:<8} {name:<5} {report.row(result)}  server CPU {cpu_ms:.3f} ms/req",
-                        file=sys.stderr,
-                    )
+                    row = report.row(result)
+                    print(f"  {shape:<8} {name:<5} {row}  CPU {cpu_ms:.3f} ms/req", file=sys.stderr)
                     runs[name].append(result)
             b, h = median_of(runs["base"]), median_of(runs["head"])
             cb, ch = statistics.median(cpu["base"]), statistics.median(cpu["head"])

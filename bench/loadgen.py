@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -239,10 +240,8 @@ class HttpConnection:
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
-            except OSError:
-                pass
         self._reader = self._writer = None
 
 
@@ -320,10 +319,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         import uvloop
 
-        uvloop.install()
+        run = uvloop.run
     except ImportError:  # pragma: no cover - uvicorn[standard] ships it
-        pass
-    result = asyncio.run(_drive(args.url, target, args.connections, args.duration))
+        run = asyncio.run
+    result = run(_drive(args.url, target, args.connections, args.duration))
     text = json.dumps(result.as_dict())
     if args.out:
         Path(args.out).write_text(text)

@@ -92,6 +92,10 @@ def ratios(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "what": "lowest over highest req/s of GET /notes across 1..256 connections",
         "errors": errors,
     }
+    reference = results.get("concurrency_reference")
+    if reference:
+        ref_rps = [level["rps"] for level in reference]
+        out["concurrency_floor"]["reference_ratio"] = _ratio(min(ref_rps), max(ref_rps))
     raw = results["argon2_raw"]
     login_rps = results["login"]["rps"]
     at_least(
@@ -140,6 +144,8 @@ def render(results: dict[str, Any]) -> str:
         lines.append(_line("GET /notes, logins in flight", logins["with"]))
     for level in results.get("concurrency", []):
         lines.append(_line(f"GET /notes at {level['connections']} connections", level))
+    for level in results.get("concurrency_reference", []):
+        lines.append(_line(f"reference at {level['connections']} connections", level))
     raw = results.get("argon2_raw")
     if raw:
         for key in ("one_thread", "all_cores"):
@@ -199,7 +205,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     levels = results["concurrency"]
     connections = [level["connections"] for level in levels]
-    sweep.plot(connections, [level["rps"] for level in levels], "o-", color="tab:blue")
+    sweep.plot(
+        connections, [level["rps"] for level in levels], "o-", color="tab:blue", label="notes-api"
+    )
+    reference = results.get("concurrency_reference")
+    if reference:
+        sweep.plot(
+            connections,
+            [level["rps"] for level in reference],
+            "o:",
+            color="tab:gray",
+            label="reference",
+        )
+        sweep.legend(loc="lower left")
     sweep.set_xscale("log", base=2)
     sweep.set_xticks(connections, [str(c) for c in connections])
     sweep.set_xlabel("connections")
@@ -208,6 +226,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     sweep.set_title("GET /notes?limit=20 vs concurrency")
     p99 = sweep.twinx()
     p99.plot(connections, [level["p99_ms"] for level in levels], "s--", color="tab:red")
+    if reference:
+        p99.plot(connections, [level["p99_ms"] for level in reference], "s:", color="salmon")
     p99.set_ylabel("p99 ms", color="tab:red")
     p99.set_yscale("log")
 

@@ -25,7 +25,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from notes_api.pagination import encode_cursor
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 CONCURRENCY_LEVELS = (1, 8, 32, 128, 256)
 RESULTS = servers.REPO_ROOT / "bench" / "results.json"
+SOAK_RESULTS = servers.REPO_ROOT / "bench" / "soak-results.json"
 PLOT = servers.REPO_ROOT / "docs" / "bench.png"
 
 
@@ -67,9 +68,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--soak-duration", type=float, default=300.0, help="seconds (default 5 min)"
     )
     parser.add_argument("--soak-connections", type=int, default=16)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--results", type=Path, help=f"default {RESULTS} ({SOAK_RESULTS} with --soak-only)"
+    )
     parser.add_argument("--plot", type=Path, default=PLOT)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.results is None:
+        args.results = SOAK_RESULTS if args.soak_only else RESULTS
+    return args
 
 
 def large_database_url(url: str) -> str:
@@ -160,12 +166,10 @@ def machine() -> dict[str, Any]:
         info["cpu"] = model
     except (OSError, StopIteration):
         pass
-    try:
+    with suppress(OSError):
         info["postgresql"] = subprocess.run(
             ["psql", "--version"], capture_output=True, text=True, check=False
         ).stdout.strip()
-    except OSError:
-        pass
     return info
 
 
@@ -246,10 +250,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["endpoints"] = bench.rounds({name: shape(name) for name in targets})
 
         print("concurrency sweep: GET /notes?limit=20", file=sys.stderr)
-        results["concurrency"] = [
-            bench.load(app.base_url, targets["notes"][1], c, f"notes c={c}").as_dict()
-            for c in CONCURRENCY_LEVELS
-        ]
+        results["concurrency"] = []
+        results["concurrency_reference"] = []
+        for c in CONCURRENCY_LEVELS:  # the reference alongside, for what no app can beat
+            results["concurrency"].append(
+                bench.load(app.base_url, targets["notes"][1], c, f"notes c={c}").as_dict()
+            )
+            results["concurrency_reference"].append(
+                bench.load(ref.base_url, targets["reference"][1], c, f"reference c={c}").as_dict()
+            )
 
         print("password hashing", file=sys.stderr)
         cpus = os.cpu_count() or 1

@@ -156,7 +156,7 @@ async def _soak(
     server: Server, users: BenchUsers, duration: float, connections: int
 ) -> dict[str, Any]:
     stats = Stats()
-    rng = random.Random(20240601)  # noqa: S311 - traffic mix, not security
+    rng = random.Random(20240601)  # a reproducible traffic mix, not security
     admin = Admin(server, "benchadmin", stats, random.Random(rng.random()), user_ids=users.soak)
     await admin.login()
     role = json.dumps({"name": SOAK_ROLE, "description": "granted and revoked by the soak run"})
