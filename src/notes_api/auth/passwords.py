@@ -11,12 +11,14 @@ run them through `in_hashing_thread`, which bounds how many run at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TypeVar, TypeVarTuple
 
-from anyio import CapacityLimiter, to_thread
 from passlib.context import CryptContext
 
 ARGON2_MEMORY_KIB = 19 * 1024
@@ -72,19 +74,34 @@ make things worse: with anyio's default of 40 threads, 40 logins would each
 hold 19 MiB and evict one another from the CPU caches, and the event loop
 would get a 1/40th share of the CPU. Logins past this wait their turn.
 """
+HASHING_NICENESS = 10
+"""How much lower than the event loop the hashing threads are scheduled (Linux nice).
+
+The event loop thread serves every other request; a hash is 30 ms of pure CPU
+that can wait a few milliseconds. At nice 10 the kernel weighs a hashing
+thread at about a tenth of a normal one, so when the event loop (or
+PostgreSQL) wants a core it gets it, and when nothing else runs the hashes
+still take all the CPUs. Hashes are not made cheaper: logins only yield.
+"""
 _Result = TypeVar("_Result")
 _Args = TypeVarTuple("_Args")
-_limiter: tuple[asyncio.AbstractEventLoop, CapacityLimiter] | None = None
 
 
-def _hashing_limiter() -> CapacityLimiter:
-    global _limiter  # one limiter per event loop, made on first use
-    loop = asyncio.get_running_loop()
-    if _limiter is None or _limiter[0] is not loop:
-        _limiter = (loop, CapacityLimiter(HASHING_THREADS))
-    return _limiter[1]
+def _lower_priority() -> None:
+    """Thread initializer: lower this thread's own scheduling priority (Linux, per thread)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+_executor = ThreadPoolExecutor(
+    max_workers=HASHING_THREADS, thread_name_prefix="password-hashing", initializer=_lower_priority
+)
 
 
 async def in_hashing_thread(function: Callable[[*_Args], _Result], *args: *_Args) -> _Result:
-    """Run a hash or verification in a worker thread, at most `HASHING_THREADS` at a time."""
-    return await to_thread.run_sync(function, *args, limiter=_hashing_limiter())
+    """Run a hash or verification on a low-priority hashing thread, `HASHING_THREADS` at once.
+
+    The executor's queue is first come, first served; its threads start on
+    first use, so importing this module (the CLI, tests) starts none.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_executor, function, *args)
