@@ -19,15 +19,17 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bench import report, seed, servers
-from bench.loadgen import LoadResult, Target, choose_tool, run_load
+from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
 from bench.run import DEFAULT_DATABASE_URL, login, login_form, median_of
 
-SHAPES = ("healthz", "me", "notes", "note", "login", "create")
+SHAPES = ("healthz", "me", "notes", "note", "login", "create", "notes-with-logins")
+"""`notes-with-logins`: GET /notes at 8 connections while 8 logins are in flight."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -65,7 +67,7 @@ def targets(base_url: str, name: str) -> Target:
         return Target("GET", "/healthz")
     if name == "me":
         return Target("GET", "/identify/me", note)
-    if name == "notes":
+    if name in ("notes", "notes-with-logins"):
         return Target("GET", "/notes?limit=20", note)
     if name == "note":
         return Target("GET", "/notes/2", note)
@@ -92,14 +94,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             runs: dict[str, list[LoadResult]] = {"base": [], "head": []}
             pair = {"base": (base, targets(base.base_url, shape))}
             pair["head"] = (head, targets(head.base_url, shape))
-            connections = 8 if shape == "login" else args.connections
+            connections = 8 if shape in ("login", "notes-with-logins") else args.connections
             for server, target in pair.values():  # warm up
                 run_load(tool, server.base_url, target, connections, 1)
             cpu: dict[str, list[float]] = {"base": [], "head": []}
             for _ in range(args.rounds):
                 for name, (server, target) in pair.items():
                     before = server.cpu_seconds()
+                    logins = None
+                    if shape == "notes-with-logins":
+                        login_target = targets(server.base_url, "login")
+                        logins = LoadRun(tool, server.base_url, login_target, 8, args.duration + 2)
+                        time.sleep(1)
                     result = run_load(tool, server.base_url, target, connections, args.duration)
+                    if logins is not None:
+                        print(f"  {'':<8} {'':<5} logins {report.row(logins.result())}")
                     cpu_ms = 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
                     cpu[name].append(cpu_ms)
                     row = report.row(result)
