@@ -22,7 +22,7 @@ from notes_api.auth.throttle import ThrottlePolicy
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
-from notes_api.database import create_app_engine, create_session_factory
+from notes_api.database import Reader, create_app_engine, create_session_factory, pool_gate
 from notes_api.docs import install_docs
 from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.pool_gate = pool_gate(engine)
+    app.state.reader = Reader(engine, app.state.pool_gate)
     app.state.token_codec = AccessTokenCodec(
         key=settings.signing_key(),
         algorithm=settings.jwt_algorithm,

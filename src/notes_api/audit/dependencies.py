@@ -23,11 +23,11 @@ def client_ip(request: Request) -> str | None:
         return None
 
 
-def anonymous_actor(request: Request) -> Actor:
+async def anonymous_actor(request: Request) -> Actor:
     return Actor(id=None, client_ip=client_ip(request))
 
 
-def current_actor(request: Request, token: CurrentToken) -> Actor:
+async def current_actor(request: Request, token: CurrentToken) -> Actor:
     return Actor(id=token.id, client_ip=client_ip(request))
 
 

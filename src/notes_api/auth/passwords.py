@@ -5,12 +5,19 @@ iterations, 1 lane: about 30 ms of CPU here). bcrypt hashes from older
 deployments still verify and are upgraded on the next successful login.
 
 These functions are CPU-bound and synchronous on purpose: callers in async code
-run them in the thread pool (`anyio.to_thread.run_sync`).
+run them through `in_hashing_thread`, which bounds how many run at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from typing import TypeVar, TypeVarTuple
 
 from passlib.context import CryptContext
 
@@ -56,3 +63,45 @@ def burn_verification(password: str) -> None:
     """Spend what one real verification costs, so an unknown username answers as slowly
     as a wrong password and login timing reveals nothing about which accounts exist."""
     verify_password(password, _dummy_hash())
+
+
+HASHING_THREADS = os.cpu_count() or 1
+"""Password hashes computed at once: one per CPU.
+
+argon2 releases the GIL, so these threads run in parallel with the event loop.
+More of them than CPUs add no throughput (each needs a core for ~30 ms) and
+make things worse: with anyio's default of 40 threads, 40 logins would each
+hold 19 MiB and evict one another from the CPU caches, and the event loop
+would get a 1/40th share of the CPU. Logins past this wait their turn.
+"""
+HASHING_NICENESS = 10
+"""How much lower than the event loop the hashing threads are scheduled (Linux nice).
+
+The event loop thread serves every other request; a hash is 30 ms of pure CPU
+that can wait a few milliseconds. At nice 10 the kernel weighs a hashing
+thread at about a tenth of a normal one, so when the event loop (or
+PostgreSQL) wants a core it gets it, and when nothing else runs the hashes
+still take all the CPUs. Hashes are not made cheaper: logins only yield.
+"""
+_Result = TypeVar("_Result")
+_Args = TypeVarTuple("_Args")
+
+
+def _lower_priority() -> None:
+    """Thread initializer: lower this thread's own scheduling priority (Linux, per thread)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+_executor = ThreadPoolExecutor(
+    max_workers=HASHING_THREADS, thread_name_prefix="password-hashing", initializer=_lower_priority
+)
+
+
+async def in_hashing_thread(function: Callable[[*_Args], _Result], *args: *_Args) -> _Result:
+    """Run a hash or verification on a low-priority hashing thread, `HASHING_THREADS` at once.
+
+    The executor's queue is first come, first served; its threads start on
+    first use, so importing this module (the CLI, tests) starts none.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_executor, function, *args)

@@ -59,12 +59,12 @@ def malformed_token_request() -> JSONResponse:
 TOKEN_REQUEST_ERRORS = {"/token": malformed_token_request, "/token/revoke": malformed_token_request}
 
 
-def get_refresh_policy(request: Request) -> RefreshPolicy:
+async def get_refresh_policy(request: Request) -> RefreshPolicy:
     policy: RefreshPolicy = request.app.state.refresh_policy
     return policy
 
 
-def get_throttle_policy(request: Request) -> ThrottlePolicy:
+async def get_throttle_policy(request: Request) -> ThrottlePolicy:
     policy: ThrottlePolicy = request.app.state.throttle_policy
     return policy
 

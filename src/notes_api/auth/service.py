@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from anyio import to_thread
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth import throttle
 from notes_api.auth.models import RefreshToken
-from notes_api.auth.passwords import burn_verification, verify_password
+from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
 from notes_api.auth.revocation import revoke_family
 from notes_api.auth.throttle import ThrottlePolicy
 from notes_api.auth.tokens import (
@@ -72,9 +71,9 @@ async def authenticate(
     user = await find_user(db, username) if is_username(username) else None
     await db.commit()  # ends the read; the loaded user and roles stay usable
     if user is None:
-        await to_thread.run_sync(burn_verification, password)
+        await in_hashing_thread(burn_verification, password)
         await _login_failed(db, username, Actor(id=None, client_ip=client_ip))
-    valid, upgraded_hash = await to_thread.run_sync(verify_password, password, user.hashed_password)
+    valid, upgraded_hash = await in_hashing_thread(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
         await _login_failed(db, username, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:

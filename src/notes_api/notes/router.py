@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, WithJsonSchema
 from notes_api.auth.authorize import authorize
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.auth.tokens import TokenData
-from notes_api.database import DbSession
+from notes_api.database import DbSession, ReadDb
 from notes_api.errors import ForbiddenError
 from notes_api.notes import service
 from notes_api.notes.schemas import NoteCreate, NotePage, NoteRead, NoteUpdate, Source
@@ -82,7 +82,7 @@ async def create_note(
 @router.get("/notes", response_model=NotePage)
 @authorize(roles="user,admin")
 async def list_notes(
-    db: DbSession,
+    db: ReadDb,
     token: CurrentToken,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
@@ -100,8 +100,8 @@ async def list_notes(
 
 @router.get("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
 @authorize(roles="user,admin")
-async def read_note(note_id: DatabaseId, db: DbSession, token: CurrentToken) -> NoteRead:
-    return NoteRead.model_validate(await service.get_note(db, note_id, owner_id=_scope(token)))
+async def read_note(note_id: DatabaseId, db: ReadDb, token: CurrentToken) -> NoteRead:
+    return NoteRead.model_validate(await service.find_note(db, note_id, owner_id=_scope(token)))
 
 
 @router.patch("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)

@@ -8,11 +8,13 @@ every owner (administrators).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, insert, select, true, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api.database import Reader
 from notes_api.errors import NotFoundError
 from notes_api.notes.models import Note
 from notes_api.pagination import Page, paginate
@@ -32,6 +34,7 @@ _COLUMNS = (
 
 NoteRow = Row[int, int, str, str, str | None, datetime, datetime]
 """One row of `_COLUMNS`, what a listing returns instead of ORM objects."""
+NoteSelect = Select[int, int, str, str, str | None, datetime, datetime]
 
 
 def _visible(note_id: int, owner_id: int | None) -> ColumnElement[bool]:
@@ -85,8 +88,20 @@ async def delete_note(db: AsyncSession, note_id: int, *, owner_id: int | None) -
     await db.commit()
 
 
+async def find_note(reader: Reader, note_id: int, *, owner_id: int | None) -> NoteRow:
+    """One note as a row (GET /notes/{id}): a Core select on a read-only connection."""
+    parameters: dict[str, Any] = {"note_id": note_id}
+    if owner_id is not None:
+        parameters["owner_id"] = owner_id
+    rows = await reader.all(_one_note(owner_id is not None), parameters)
+    if not rows:
+        raise NotFoundError(NOT_FOUND)
+    note: NoteRow = rows[0]
+    return note
+
+
 async def list_notes(
-    db: AsyncSession,
+    reader: Reader,
     *,
     owner_id: int | None,
     source: str | None = None,
@@ -100,12 +115,38 @@ async def list_notes(
     no gaps). Indexes (owner_id, id), (owner_id, source, id) and (source, id)
     serve each combination of filters.
     """
-    query = select(*_COLUMNS).order_by(Note.id.desc()).limit(limit + 1)
+    parameters: dict[str, Any] = {"limit": limit + 1}
     if owner_id is not None:
-        query = query.where(Note.owner_id == owner_id)
+        parameters["owner_id"] = owner_id
     if source is not None:
-        query = query.where(Note.source == source)
+        parameters["source"] = source
     if before_id is not None:
-        query = query.where(Note.id < before_id)
-    rows = (await db.execute(query)).all()
+        parameters["before_id"] = before_id
+    query = _listing(owner_id is not None, source is not None, before_id is not None)
+    rows = await reader.all(query, parameters)
     return paginate(rows, limit, lambda row: row.id)
+
+
+@cache
+def _listing(by_owner: bool, by_source: bool, before: bool) -> NoteSelect:
+    """The listing statement for one combination of filters, built once.
+
+    Values travel as bound parameters, so every request reuses one statement
+    object, whose SQLAlchemy cache key and compiled SQL are computed once.
+    """
+    query = select(*_COLUMNS).order_by(Note.id.desc()).limit(bindparam("limit"))
+    if by_owner:
+        query = query.where(Note.owner_id == bindparam("owner_id"))
+    if by_source:
+        query = query.where(Note.source == bindparam("source"))
+    if before:
+        query = query.where(Note.id < bindparam("before_id"))
+    return query
+
+
+@cache
+def _one_note(by_owner: bool) -> NoteSelect:
+    query = select(*_COLUMNS).where(Note.id == bindparam("note_id"))
+    if by_owner:
+        query = query.where(Note.owner_id == bindparam("owner_id"))
+    return query

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from notes_api.audit.service import Actor, AuditAction, record
-from notes_api.auth.passwords import hash_password
+from notes_api.auth.passwords import hash_password, in_hashing_thread
 from notes_api.auth.revocation import revoke_user_refresh_tokens
 from notes_api.errors import ConflictError, NotFoundError, is_unique_violation
 from notes_api.pagination import Page, paginate
@@ -40,7 +39,7 @@ async def unique_or_conflict(db: AsyncSession, conflict: str) -> AsyncIterator[N
 
 
 async def hash_in_thread(password: str) -> str:
-    return await to_thread.run_sync(hash_password, password)
+    return await in_hashing_thread(hash_password, password)
 
 
 async def find_user(db: AsyncSession, username: str) -> User | None:

@@ -1,0 +1,129 @@
+"""A/B: notes-api at a git revision against the working tree, side by side in one run.
+
+    python -m bench.ab --base HEAD~1 --shape notes --shape me
+
+The base revision's `src/` is exported to a temporary directory and put first
+on PYTHONPATH for one server; the other runs the working tree. Both serve the
+same freshly seeded database; the shapes take turns round by round, and the
+medians and the ratio (working tree over base) are printed. This is how each
+change to src/ was measured before it was committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bench import report, seed, servers
+from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
+from bench.run import DEFAULT_DATABASE_URL, login, login_form, median_of
+
+SHAPES = ("healthz", "me", "notes", "note", "login", "create", "notes-with-logins")
+"""`notes-with-logins`: GET /notes at 8 connections while 8 logins are in flight."""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("--base", default="HEAD", help="git revision to compare against")
+    parser.add_argument("--shape", action="append", choices=SHAPES, help="repeatable")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def exported_src(revision: str) -> Iterator[Path]:
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "src", "migrations"],
+        capture_output=True,
+        check=True,
+        cwd=servers.REPO_ROOT,
+    ).stdout
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as directory:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(directory, filter="data")
+        yield Path(directory) / "src"
+
+
+def targets(base_url: str, name: str) -> Target:
+    session = login(base_url, "reader")
+    note = {"Authorization": f"Bearer {session.access_token}"}
+    if name == "healthz":
+        return Target("GET", "/healthz")
+    if name == "me":
+        return Target("GET", "/identify/me", note)
+    if name in ("notes", "notes-with-logins"):
+        return Target("GET", "/notes?limit=20", note)
+    if name == "note":
+        return Target("GET", "/notes/2", note)
+    if name == "create":
+        body = '{"title": "ab note", "body": "ab"}'
+        return Target("POST", "/notes", {**note, "Content-Type": "application/json"}, body)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    return Target("POST", "/token", form, login_form("login"))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    tool = choose_tool(args.loadgen)
+    url = seed.sqlalchemy_url(args.database_url)
+    users = seed.prepare(url)
+    seed.seed_notes(url, users, 10_000)
+    shapes = args.shape or ["notes"]
+    with ExitStack() as stack:
+        src = stack.enter_context(exported_src(args.base))
+        base_env = {"PYTHONPATH": str(src)}
+        base = stack.enter_context(servers.notes_api(url, extra_env=base_env))
+        head = stack.enter_context(servers.notes_api(url))
+        for shape in shapes:
+            runs: dict[str, list[LoadResult]] = {"base": [], "head": []}
+            pair = {"base": (base, targets(base.base_url, shape))}
+            pair["head"] = (head, targets(head.base_url, shape))
+            connections = 8 if shape in ("login", "notes-with-logins") else args.connections
+            for server, target in pair.values():  # warm up
+                run_load(tool, server.base_url, target, connections, 1)
+            cpu: dict[str, list[float]] = {"base": [], "head": []}
+            for _ in range(args.rounds):
+                for name, (server, target) in pair.items():
+                    before = server.cpu_seconds()
+                    logins = None
+                    if shape == "notes-with-logins":
+                        login_target = targets(server.base_url, "login")
+                        logins = LoadRun(tool, server.base_url, login_target, 8, args.duration + 2)
+                        time.sleep(1)
+                    result = run_load(tool, server.base_url, target, connections, args.duration)
+                    if logins is not None:
+                        print(f"  {'':<8} {'':<5} logins {report.row(logins.result())}")
+                    cpu_ms = 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
+                    cpu[name].append(cpu_ms)
+                    row = report.row(result)
+                    print(f"  {shape:<8} {name:<5} {row}  CPU {cpu_ms:.3f} ms/req", file=sys.stderr)
+                    runs[name].append(result)
+            b, h = median_of(runs["base"]), median_of(runs["head"])
+            cb, ch = statistics.median(cpu["base"]), statistics.median(cpu["head"])
+            print(
+                f"{shape}: base {b['rps']:.1f} req/s p50 {b['p50_ms']:.2f} p99 {b['p99_ms']:.2f} "
+                f"CPU {cb:.3f} ms/req | working tree {h['rps']:.1f} req/s p50 {h['p50_ms']:.2f} "
+                f"p99 {h['p99_ms']:.2f} CPU {ch:.3f} ms/req | req/s x{h['rps'] / b['rps']:.2f}, "
+                f"p99 x{h['p99_ms'] / b['p99_ms']:.2f}, CPU/req x{ch / cb:.2f}"
+                f" (errors {b['errors']}/{h['errors']}, base {args.base})"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The benchmark database: created if missing, migrated, emptied, seeded in bulk SQL.
+
+Users are inserted with one precomputed argon2 hash (the service's own
+parameters, so a login verifies exactly as in production and never upgrades
+the hash). Notes come from `INSERT ... SELECT generate_series(...)` in chunks,
+with a progress bar on stderr; half of them belong to the user the read
+benchmarks log in as, interleaved with the notes of 100 other users, so that
+user's pages walk the (owner_id, id) index among other owners' rows.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from notes_api.auth.passwords import hash_password
+from notes_api.schema import upgrade_to_head
+
+PASSWORD = "bench password 0123456789"  # noqa: S105 - a throwaway account in the bench database
+OTHER_OWNERS = 100
+CHUNK = 50_000
+BODY = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. " * 3
+
+
+@dataclass
+class BenchUsers:
+    reader: int
+    """Logs in for the read benchmarks; owns every other note."""
+    writer: int
+    """Creates notes in POST /notes."""
+    login: int
+    """Logs in again and again in the login benchmarks."""
+    admin: int
+    soak: list[int] = field(default_factory=list)
+    others: list[int] = field(default_factory=list)
+
+    def usernames(self) -> dict[str, int]:
+        names = {"reader": self.reader, "writer": self.writer, "login": self.login}
+        names["benchadmin"] = self.admin
+        names.update({f"soak{i:02d}": user_id for i, user_id in enumerate(self.soak)})
+        return names
+
+
+def libpq_url(url: str) -> str:
+    """`postgresql+psycopg://...` (SQLAlchemy spelling) as libpq takes it."""
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + libpq_url(url).removeprefix("postgresql://")
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` if it does not exist (via the `postgres` database)."""
+    info = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
+    name = str(info.get("dbname") or "")
+    if not name:
+        raise SystemExit(f"no database name in {url!r}")
+    if name == "test":
+        raise SystemExit("refusing to benchmark against the database named 'test'")
+    admin = psycopg.conninfo.make_conninfo(libpq_url(url), dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if exists.fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}", file=sys.stderr)
+
+
+def prepare(url: str, soak_users: int = 16) -> BenchUsers:
+    """Migrate, empty every table but the built-in roles, and create the bench users."""
+    ensure_database(url)
+    upgrade_to_head(sqlalchemy_url(url))
+    hashed = hash_password(PASSWORD)
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        connection.execute(
+            "TRUNCATE notes, refresh_tokens, audit_events, login_failures, user_roles, users "
+            "RESTART IDENTITY CASCADE"
+        )
+        connection.execute("DELETE FROM roles WHERE name NOT IN ('admin', 'user')")
+
+        def add(username: str, roles: tuple[str, ...] = ("user",)) -> int:
+            row = connection.execute(
+                "INSERT INTO users (username, hashed_password) VALUES (%s, %s) RETURNING id",
+                (username, hashed),
+            ).fetchone()
+            assert row is not None  # noqa: S101
+            for role in roles:
+                connection.execute(
+                    "INSERT INTO user_roles (user_id, role_id) "
+                    "SELECT %s, id FROM roles WHERE name = %s",
+                    (row[0], role),
+                )
+            return int(row[0])
+
+        users = BenchUsers(
+            reader=add("reader"),
+            writer=add("writer"),
+            login=add("login"),
+            admin=add("benchadmin", ("admin", "user")),
+        )
+        users.soak = [add(f"soak{i:02d}") for i in range(soak_users)]
+        users.others = [add(f"other{i:03d}") for i in range(OTHER_OWNERS)]
+    return users
+
+
+def note_count(url: str) -> int:
+    with psycopg.connect(libpq_url(url)) as connection:
+        row = connection.execute("SELECT count(*) FROM notes").fetchone()
+        return int(row[0]) if row else 0
+
+
+def seed_notes(url: str, users: BenchUsers, total: int) -> None:
+    """Add notes until the table holds `total`: even rows the reader's, odd rows the others'."""
+    start = note_count(url)
+    if start >= total:
+        return
+    began = time.monotonic()
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        done = start
+        while done < total:
+            upto = min(total, done + CHUNK)
+            connection.execute(
+                """
+                INSERT INTO notes (owner_id, title, body, source)
+                SELECT CASE WHEN g %% 2 = 0 THEN %(reader)s::int
+                            ELSE (%(others)s::int[])[1 + (g / 2) %% %(n_others)s] END,
+                       'note ' || g,
+                       %(body)s,
+                       CASE WHEN g %% 10 = 0 THEN 'doc-' || (g %% 97) END
+                FROM generate_series(%(first)s::int, %(last)s::int) AS g
+                """,
+                {
+                    "reader": users.reader,
+                    "others": users.others,
+                    "n_others": len(users.others),
+                    "body": BODY,
+                    "first": done + 1,
+                    "last": upto,
+                },
+            )
+            done = upto
+            _progress(done - start, total - start, began)
+        connection.execute("VACUUM ANALYZE notes")
+    print(file=sys.stderr)
+
+
+def _progress(done: int, total: int, began: float) -> None:
+    width = 30
+    filled = int(width * done / total)
+    rate = done / max(time.monotonic() - began, 1e-9)
+    sys.stderr.write(
+        f"\r  seeding notes [{'#' * filled}{'.' * (width - filled)}] "
+        f"{done:>9,}/{total:,}  {rate:,.0f} rows/s"
+    )
+    sys.stderr.flush()
+
+
+def deep_cursor_id(url: str, owner_id: int, depth: float = 0.99) -> int:
+    """The id after which a page starts `depth` of the way down the owner's notes."""
+    with psycopg.connect(libpq_url(url)) as connection:
+        count_row = connection.execute(
+            "SELECT count(*) FROM notes WHERE owner_id = %s", (owner_id,)
+        ).fetchone()
+        offset = int(int(count_row[0] if count_row else 0) * depth)
+        row = connection.execute(
+            "SELECT id FROM notes WHERE owner_id = %s ORDER BY id DESC OFFSET %s LIMIT 1",
+            (owner_id, offset),
+        ).fetchone()
+        if row is None:
+            raise RuntimeError("no notes to page through")
+        return int(row[0])
+
+
+def explain(url: str, owner_id: int, before_id: int | None, limit: int = 20) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the listing query, as the service sends it."""
+    where = "owner_id = %s" + (" AND id < %s" if before_id is not None else "")
+    params: tuple[int, ...] = (owner_id, before_id) if before_id is not None else (owner_id,)
+    query = (
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT id, owner_id, title, body, source, created_at, "
+        f"updated_at FROM notes WHERE {where} ORDER BY id DESC LIMIT {limit + 1}"
+    )
+    with psycopg.connect(libpq_url(url)) as connection:
+        rows = connection.execute(query, params).fetchall()
+    return "\n".join(str(row[0]) for row in rows)

@@ -1,0 +1,46 @@
+"""Smoke test for `make bench`: its modules import and parse their arguments (no load is run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import ab, hashing, loadgen, report, run
+from bench.loadgen import Target
+
+
+def test_bench_arguments_have_working_defaults() -> None:
+    args = run.parse_args([])
+    assert args.workers == 1
+    assert args.soak_duration == 300
+    assert args.results == run.RESULTS
+    assert run.parse_args(["--soak-only"]).results == run.SOAK_RESULTS
+
+
+def test_large_database_is_named_after_the_small_one() -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+    assert run.large_database_url(url) == "postgresql+psycopg://postgres@127.0.0.1:5432/bench_1m"
+
+
+def test_helper_commands_parse_their_arguments() -> None:
+    assert ab.parse_args(["--shape", "notes", "--base", "HEAD~1"]).shape == ["notes"]
+    assert hashing.parse_args(["--threads", "2"]).threads == 2
+    assert loadgen.parse_args(["--url", "http://127.0.0.1:1", "-c", "4"]).connections == 4
+
+
+def test_wrk_script_carries_the_request(tmp_path: Path) -> None:
+    target = Target("POST", "/token", {"Content-Type": "x"}, 'a "quoted" body')
+    script = loadgen.wrk_script(target, tmp_path / "out.json")
+    assert 'wrk.method = "POST"' in script
+    assert r'wrk.body = "a \"quoted\" body"' in script
+    assert "latency:percentile(99)" in script
+
+
+def test_percentile_of_sorted_latencies() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert loadgen.percentile(values, 50) == 50
+    assert loadgen.percentile(values, 99) == 99
+    assert loadgen.percentile([], 99) == 0
+
+
+def test_ratios_need_the_endpoint_figures() -> None:
+    assert report.ratios({}) == {}
