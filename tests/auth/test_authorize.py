@@ -213,3 +213,10 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
         "/redoc",
         "/docs/assets",
     } == PUBLIC_PATHS
+
+
+def test_the_role_check_costs_no_thread_pool_hop() -> None:
+    """FastAPI runs plain `def` dependencies in the thread pool; the guard must be async."""
+    signature = inspect.signature(async_declared)
+    guard = signature.parameters["_authorize_guard"].annotation.__metadata__[0]
+    assert inspect.iscoroutinefunction(guard.dependency)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, TypeVar, cast, get_args, get_origin
 
 from fastapi import Depends, HTTPException, status
@@ -71,8 +71,9 @@ def authenticated(endpoint: Endpoint) -> Endpoint:
     return _guard(endpoint, frozenset())
 
 
-def _role_check(required: frozenset[str]) -> Callable[[TokenData], None]:
-    def check_roles(token: CurrentToken) -> None:
+def _role_check(required: frozenset[str]) -> Callable[[TokenData], Awaitable[None]]:
+    # async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request.
+    async def check_roles(token: CurrentToken) -> None:
         if required and required.isdisjoint(token.roles):
             raise forbidden(required)
 
