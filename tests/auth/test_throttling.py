@@ -181,3 +181,19 @@ def test_ipv6_addresses_of_one_slash_64_share_their_count(
     assert same_block.status_code == 429
     other_block = attempt(client_from("2001:db8:1:3::1"), user.username, DEFAULT_PASSWORD)
     assert other_block.status_code == 200
+
+
+def test_concurrent_correct_logins_of_one_user_all_succeed(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    """A script logging in several times at once is not an attack: the extra attempts wait
+    for the earlier ones to settle instead of being refused."""
+    client = client_from("203.0.113.7")
+    user = make_user()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: attempt(client, user.username, DEFAULT_PASSWORD).status_code, range(12)
+            )
+        )
+    assert statuses == [200] * 12

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from notes_api.database import Base
@@ -26,8 +26,9 @@ class RefreshToken(Base):
 
 
 class LoginFailure(Base):
-    """One failed login, kept for the throttling window; counted per (username, address)
-    and per address. In the database, so every worker and container sees the same counts."""
+    """One failed login, kept for the throttling window, or one still being checked
+    (`pending`); counted per (username, address) and per address. In the database, so
+    every worker and container sees the same counts."""
 
     __tablename__ = "login_failures"
 
@@ -35,6 +36,8 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64))
     client_ip: Mapped[str] = mapped_column(String(45))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    """When the attempt started; for a failure, when it failed (a hash later)."""
+    pending: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         Index("ix_login_failures_username_client_ip", "username", "client_ip", "failed_at"),

@@ -67,18 +67,18 @@ async def authenticate(
     failure is audited (username and address, never the password) and counted
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing.
     """
-    await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
+    attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
     user = await find_user(db, username) if is_username(username) else None
     await db.commit()  # ends the read; the loaded user and roles stay usable
     if user is None:
         await in_hashing_thread(burn_verification, password)
-        await _login_failed(db, username, Actor(id=None, client_ip=client_ip))
+        await _login_failed(db, attempt, username, Actor(id=None, client_ip=client_ip))
     valid, upgraded_hash = await in_hashing_thread(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
-        await _login_failed(db, username, Actor(id=user.id, client_ip=client_ip))
+        await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:
         user.hashed_password = upgraded_hash
-    await throttle.clear(db, username, client_ip)
+    await throttle.clear(db, username, client_ip, attempt)
     record(
         db,
         AuditAction.LOGIN_SUCCEEDED,
@@ -88,8 +88,9 @@ async def authenticate(
     return user
 
 
-async def _login_failed(db: AsyncSession, username: str, actor: Actor) -> NoReturn:
-    """Audit the failure; the attempt was already counted by `throttle.reserve_attempt`."""
+async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Actor) -> NoReturn:
+    """Count the attempt as a failure and audit it (never the password)."""
+    await throttle.settle_failure(db, attempt)
     record(db, AuditAction.LOGIN_FAILED, actor, target=storable_username(username))
     await db.commit()
     raise InvalidGrantError

@@ -8,21 +8,22 @@ owner out from another address, nor other accounts from the same address
 below the ceiling. IPv6 clients are counted per /64, the block one subscriber
 usually holds. A throttled attempt is refused before any password hash.
 
-Every attempt is first recorded as a failure and committed, and only then are
-the limits checked: of N concurrent attempts, the k-th to commit sees at least
-k - 1 others, so no burst can slip more guesses through than the limit allows.
-A successful login clears its (username, address) pair; a throttled one
-withdraws its record.
+Every attempt is first recorded as pending, under a per-pair lock that makes
+the count exact: a burst of concurrent guesses cannot slip more attempts past
+the limit than it allows. A failed attempt then counts as a failure; a
+successful one clears its pair's failures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv6Address, ip_address, ip_network
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.auth.models import LoginFailure
@@ -30,6 +31,11 @@ from notes_api.clock import as_utc, utcnow
 from notes_api.validation import storable_username
 
 FIRST_DELAY = timedelta(seconds=30)
+SETTLE_WAIT = timedelta(seconds=2)
+"""How long an attempt waits for the pair's in-flight attempts before it is refused."""
+SETTLE_POLL = timedelta(milliseconds=25)
+ABANDONED_AFTER = timedelta(seconds=60)
+"""A pending attempt this old belongs to a process that died mid-login."""
 MAX_DOUBLINGS = 16
 """30 s x 2^16 is far past any window: the delay is capped by the window long before."""
 
@@ -62,61 +68,82 @@ def address_key(client_ip: str | None) -> str:
 
 async def reserve_attempt(
     db: AsyncSession, policy: ThrottlePolicy, username: str, client_ip: str | None
-) -> None:
-    """Record this attempt as a failure, then raise `LoginThrottledError` if it must wait.
+) -> int:
+    """Record this attempt as pending and return its id, or raise `LoginThrottledError`.
 
-    Commits, so that concurrent attempts see each other and no transaction stays
-    open while the caller hashes the password.
+    The count and the insert happen under a lock on the (username, address) pair
+    (a PostgreSQL advisory lock; SQLite transactions are serialized anyway), so
+    concurrent attempts see each other exactly: of a burst of guesses, no more go
+    on to a password check than the limit allows. Attempts of the same pair beyond
+    the limit that are merely concurrent (a script logging in several times at
+    once) wait briefly for the earlier ones to settle instead of being refused.
+    Commits: no transaction stays open while the caller hashes the password.
     """
-    now = utcnow()
     user, address = storable_username(username), address_key(client_ip)
-    await db.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - policy.window))
-    attempt_id = (
-        await db.execute(
-            insert(LoginFailure)
-            .values(username=user, client_ip=address, failed_at=now)
-            .returning(LoginFailure.id)
-        )
-    ).scalar_one()
-    await db.commit()
-    try:
-        await _check(db, policy, user, address, attempt_id, now)
-    except LoginThrottledError:
-        await db.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+    deadline = time.monotonic() + SETTLE_WAIT.total_seconds()
+    while True:
+        await _lock_pair(db, user, address)
+        now = utcnow()
+        await db.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - policy.window))
+        if await _may_start(db, policy, user, address, now):
+            attempt_id: int = (
+                await db.execute(
+                    insert(LoginFailure)
+                    .values(username=user, client_ip=address, failed_at=now, pending=True)
+                    .returning(LoginFailure.id)
+                )
+            ).scalar_one()
+            await db.commit()
+            return attempt_id
         await db.commit()
-        raise
-    await db.commit()
+        if time.monotonic() > deadline:
+            raise LoginThrottledError(1)
+        await asyncio.sleep(SETTLE_POLL.total_seconds())
 
 
-async def _check(
-    db: AsyncSession,
-    policy: ThrottlePolicy,
-    user: str,
-    address: str,
-    attempt_id: int,
-    now: datetime,
-) -> None:
-    earlier = (LoginFailure.id != attempt_id, LoginFailure.failed_at > now - policy.window)
-    count, last = (
+async def _lock_pair(db: AsyncSession, user: str, address: str) -> None:
+    if db.get_bind().dialect.name == "postgresql":
         await db.execute(
-            select(func.count(), func.max(LoginFailure.failed_at)).where(
-                LoginFailure.username == user, LoginFailure.client_ip == address, *earlier
-            )
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login:{user}|{address}"}
+        )
+
+
+async def _may_start(
+    db: AsyncSession, policy: ThrottlePolicy, user: str, address: str, now: datetime
+) -> bool:
+    """Raise if failures call for a wait; otherwise whether one more attempt may be in flight.
+
+    While failures are under the limit, as many attempts may run at once as failures
+    are left; past it (its delay served), one at a time. Pending attempts older than
+    `ABANDONED_AFTER` belong to a process that died mid-login and do not count.
+    """
+    recent = LoginFailure.failed_at > now - policy.window
+    failed = LoginFailure.pending.is_(False)
+    in_flight = LoginFailure.pending.is_(True) & (LoginFailure.failed_at > now - ABANDONED_AFTER)
+    pair = (LoginFailure.username == user, LoginFailure.client_ip == address, recent)
+    failures, last, pending = (
+        await db.execute(
+            select(
+                func.count().filter(failed),
+                func.max(LoginFailure.failed_at).filter(failed),
+                func.count().filter(in_flight),
+            ).where(*pair)
         )
     ).one()
-    if count >= policy.max_failures_per_user and last is not None:
-        doublings = min(count - policy.max_failures_per_user, MAX_DOUBLINGS)
+    if failures >= policy.max_failures_per_user and last is not None:
+        doublings = min(failures - policy.max_failures_per_user, MAX_DOUBLINGS)
         delay = min(FIRST_DELAY * 2**doublings, policy.window)
         _refuse_until(as_utc(last) + delay, now)
-    count, oldest = (
+    address_failures, oldest = (
         await db.execute(
             select(func.count(), func.min(LoginFailure.failed_at)).where(
-                LoginFailure.client_ip == address, *earlier
+                LoginFailure.client_ip == address, recent, failed
             )
         )
     ).one()
-    if count >= policy.max_failures_per_address and oldest is not None:
+    if address_failures >= policy.max_failures_per_address and oldest is not None:
         _refuse_until(as_utc(oldest) + policy.window, now)
+    return int(pending) < max(policy.max_failures_per_user - int(failures), 1)
 
 
 def _refuse_until(until: datetime, now: datetime) -> None:
@@ -124,11 +151,25 @@ def _refuse_until(until: datetime, now: datetime) -> None:
         raise LoginThrottledError(max(1, math.ceil((until - now).total_seconds())))
 
 
-async def clear(db: AsyncSession, username: str, client_ip: str | None) -> None:
-    """A successful login forgets that pair's failures, its own attempt included."""
+async def settle_failure(db: AsyncSession, attempt_id: int) -> None:
+    """The attempt failed: it now counts as a failure, from now."""
+    await db.execute(
+        update(LoginFailure)
+        .where(LoginFailure.id == attempt_id)
+        .values(pending=False, failed_at=utcnow())
+    )
+
+
+async def clear(db: AsyncSession, username: str, client_ip: str | None, attempt_id: int) -> None:
+    """A successful login forgets its pair's failures and its own attempt; attempts of
+    the pair still in flight keep their records."""
     await db.execute(
         delete(LoginFailure).where(
-            LoginFailure.username == storable_username(username),
-            LoginFailure.client_ip == address_key(client_ip),
+            (LoginFailure.id == attempt_id)
+            | (
+                (LoginFailure.username == storable_username(username))
+                & (LoginFailure.client_ip == address_key(client_ip))
+                & LoginFailure.pending.is_(False)
+            )
         )
     )
