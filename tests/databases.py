@@ -11,16 +11,30 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, pool, text
+from sqlalchemy import Engine, create_engine, event, pool, text
+from sqlalchemy.pool import ConnectionPoolEntry
 
-from notes_api.database import database_urls, enable_sqlite_foreign_keys
+from notes_api.database import SQLITE_BUSY_TIMEOUT_SECONDS, database_urls
 from notes_api.models import Base
 from notes_api.schema import upgrade_to_head
 from notes_api.users.models import BUILTIN_ROLES
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or None
 DATABASE_KINDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+def enable_sqlite_foreign_keys(engine: Engine) -> None:
+    """Arranging and checking rows must honour ON DELETE CASCADE and wait for the lock,
+    like the application's own connections."""
+
+    def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+
+    if engine.url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", on_connect)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVarTuple
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, Row, Select, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -122,17 +122,6 @@ def create_app_engine(configured_url: str, *, pool_size: int = 20) -> AsyncEngin
         pool_pre_ping=True,
         hide_parameters=True,  # errors and logs never carry note bodies, emails or hashes
     )
-
-
-def enable_sqlite_foreign_keys(engine: Engine) -> None:
-    """For synchronous tools (CLI, tests) that must honour ON DELETE CASCADE like the app."""
-
-    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        dbapi_connection.execute("PRAGMA foreign_keys=ON")
-        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
-
-    if engine.url.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _on_connect)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

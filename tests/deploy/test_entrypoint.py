@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from sqlalchemy.engine import make_url
 from notes_api.schema import head_revision
 from tests.databases import POSTGRES_URL
 from tests.deploy.dockerfile import ROOT, parse
+from tests.servers import free_port
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 VENV_BIN = Path(sys.executable).parent
@@ -72,13 +72,6 @@ def fresh_database() -> Iterator[Callable[[], str]]:
     with admin_connection() as connection:
         for name in created:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -42,14 +42,17 @@ async def hash_in_thread(password: str) -> str:
     return await in_hashing_thread(hash_password, password)
 
 
+def _users_with_roles() -> Select[User]:
+    """Users with their roles loaded in the same round trip (never lazily, never one per user)."""
+    return select(User).options(selectinload(User.roles))
+
+
 async def find_user(db: AsyncSession, username: str) -> User | None:
-    return await db.scalar(
-        select(User).options(selectinload(User.roles)).where(User.username == username.lower())
-    )
+    return await db.scalar(_users_with_roles().where(User.username == username.lower()))
 
 
 async def get_user(db: AsyncSession, user_id: int) -> User:
-    user = await db.scalar(select(User).options(selectinload(User.roles)).where(User.id == user_id))
+    user = await db.scalar(_users_with_roles().where(User.id == user_id))
     if user is None:
         raise NotFoundError(f"No user with id {user_id}")
     return user
@@ -64,7 +67,7 @@ async def get_user_by_username(db: AsyncSession, username: str) -> User:
 
 async def list_users(db: AsyncSession, *, limit: int, after_id: int | None = None) -> Page[User]:
     """Users by id, `limit` at a time, each with roles (two queries per page, not one per user)."""
-    query = select(User).options(selectinload(User.roles)).order_by(User.id).limit(limit + 1)
+    query = _users_with_roles().order_by(User.id).limit(limit + 1)
     if after_id is not None:
         query = query.where(User.id > after_id)
     return paginate(list(await db.scalars(query)), limit, lambda user: user.id)
