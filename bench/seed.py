@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from notes_api.auth.passwords import hash_password
-from notes_api.schema import upgrade_to_head
+from notes_api.schema_migrations import upgrade_to_head
 
 PASSWORD = "bench password 0123456789"  # noqa: S105 - a throwaway account in the bench database
 OTHER_OWNERS = 100

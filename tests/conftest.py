@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, select
 from notes_api.auth.passwords import hash_password
 from notes_api.config import Settings
 from notes_api.main import create_app
-from notes_api.schema import upgrade_to_head
+from notes_api.schema_migrations import upgrade_to_head
 from notes_api.users.models import Role, User, user_roles
 from tests.databases import (
     DATABASE_KINDS,

@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from notes_api.main import create_app
-from notes_api.schema import head_revision
+from notes_api.schema_migrations import head_revision
 from tests.conftest import make_settings
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://notes@127.0.0.1:1/notes"

@@ -16,7 +16,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, String, text
 
 from notes_api.models import Base
-from notes_api.schema import alembic_config, downgrade_to, migrations_directory, upgrade_to_head
+from notes_api.schema_migrations import (
+    alembic_config,
+    downgrade_to,
+    migrations_directory,
+    upgrade_to_head,
+)
 from tests.databases import DATABASE_KINDS, POSTGRES_URL, reset_postgres_schema, sync_engine
 
 BATCH_REVISION = """

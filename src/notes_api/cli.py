@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import COMMAND_LINE
+from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
-from notes_api.errors import ConflictError, DomainError, is_database_unavailable
+from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
 from notes_api.observability import configure_logging
-from notes_api.schema import current_revision, head_revision, upgrade_to_head
+from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
 
@@ -33,8 +34,8 @@ cli = typer.Typer(
 )
 
 Result = TypeVar("Result")
-DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
-ADMIN_ROLES = ["admin", "user"]
+ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
+DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
 GRACEFUL_SHUTDOWN_SECONDS = 30
 """Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
@@ -140,7 +141,9 @@ def _read_password(password_stdin: bool) -> str:
 def create_user(
     username: str,
     email: Annotated[str | None, typer.Option(help="Email address")] = None,
-    roles: Annotated[str, typer.Option(help='Comma-separated role names; "" for none')] = "user",
+    roles: Annotated[
+        str, typer.Option(help='Comma-separated role names; "" for none')
+    ] = BuiltinRole.USER.value,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,

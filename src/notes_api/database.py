@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVarTuple
+from typing import Any, TypeVarTuple
 
-from fastapi import Depends, Request
 from sqlalchemy import MetaData, Row, Select, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -183,16 +182,6 @@ def pool_gate(engine: AsyncEngine) -> PoolGate:
     return PoolGate(size + max(overflow, 0))
 
 
-async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; services commit explicitly, anything else is rolled back."""
-    session_factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with session_factory() as session:
-        yield session
-
-
-DbSession = Annotated[AsyncSession, Depends(get_db)]
-
-
 class Reader:
     """Single SELECTs on a pooled connection in autocommit, held for the query alone.
 
@@ -212,11 +201,3 @@ class Reader:
         async with self.gate.admit(), self.engine.connect() as connection:
             result = await connection.execute(statement, parameters)
             return result.all()
-
-
-async def get_reader(request: Request) -> Reader:
-    reader: Reader = request.app.state.reader
-    return reader
-
-
-ReadDb = Annotated[Reader, Depends(get_reader)]

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, update
 
-from notes_api.auth import service
-from notes_api.auth.models import LoginFailure
 from notes_api.clock import utcnow
+from notes_api.sessions import service
+from notes_api.sessions.models import LoginFailure
 from tests.conftest import DEFAULT_PASSWORD, MakeUser
 
 ClientFrom = Callable[[str], TestClient]

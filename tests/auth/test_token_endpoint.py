@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from notes_api.auth.models import RefreshToken
 from notes_api.auth.tokens import hash_refresh_token
 from notes_api.clock import utcnow
+from notes_api.sessions.models import RefreshToken
 from notes_api.users.models import User
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
 
@@ -92,7 +92,7 @@ def test_unknown_user_answers_exactly_like_a_wrong_password(
 def test_unknown_user_still_costs_one_password_verification(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from notes_api.auth import service
+    from notes_api.sessions import service
 
     calls: list[str] = []
     monkeypatch.setattr(service, "burn_verification", lambda password: calls.append(password))
@@ -282,7 +282,7 @@ def test_no_transaction_is_open_while_the_password_is_hashed(
     client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A login holds no database lock or transaction during the ~30 ms hash."""
-    from notes_api.auth import service
+    from notes_api.sessions import service
 
     user = make_user()
     observed: list[bool] = []

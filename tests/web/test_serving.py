@@ -13,7 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
 from notes_api import web
-from notes_api.main import UnprotectedRouteError, check_routes_are_protected, create_app
+from notes_api.main import create_app
+from notes_api.route_policy import UnprotectedRouteError, guard_and_document_routes
 from notes_api.security_headers import API_CSP
 from notes_api.web import web_directory
 from tests.conftest import make_settings
@@ -202,4 +203,4 @@ def test_a_mount_outside_the_public_list_is_refused(tmp_path: Path) -> None:
     app = FastAPI()
     app.mount("/files", StaticFiles(directory=tmp_path))
     with pytest.raises(UnprotectedRouteError, match="/files"):
-        check_routes_are_protected(app.routes)
+        guard_and_document_routes(app.routes)

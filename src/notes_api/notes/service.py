@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, insert, se
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.database import Reader
-from notes_api.errors import NotFoundError
+from notes_api.exceptions import NotFoundError
 from notes_api.notes.models import Note
-from notes_api.pagination import Page, paginate
+from notes_api.pagination import PageOfRows, paginate
 
 NOT_FOUND = "Note not found"
 """One message for every note the caller cannot see, whatever the id."""
@@ -107,7 +107,7 @@ async def list_notes(
     source: str | None = None,
     limit: int,
     before_id: int | None = None,
-) -> Page[NoteRow]:
+) -> PageOfRows[NoteRow]:
     """Newest first, `limit` at a time: one index range scan, no COUNT.
 
     Keyset on id, highest first: notes created while a client pages get higher

@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv6Address, ip_address, ip_network
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.auth.models import LoginFailure
 from notes_api.clock import as_utc, utcnow
+from notes_api.sessions.exceptions import LoginThrottledError
+from notes_api.sessions.models import LoginFailure
+from notes_api.sessions.policies import ThrottlePolicy
 from notes_api.validation import storable_username
 
 FIRST_DELAY = timedelta(seconds=30)
@@ -38,19 +39,6 @@ ABANDONED_AFTER = timedelta(seconds=60)
 """A pending attempt this old belongs to a process that died mid-login."""
 MAX_DOUBLINGS = 16
 """30 s x 2^16 is far past any window: the delay is capped by the window long before."""
-
-
-@dataclass(frozen=True)
-class ThrottlePolicy:
-    max_failures_per_user: int
-    max_failures_per_address: int
-    window: timedelta
-
-
-class LoginThrottledError(Exception):
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"retry after {retry_after_seconds} s")
-        self.retry_after_seconds = retry_after_seconds
 
 
 def address_key(client_ip: str | None) -> str:
