@@ -80,7 +80,7 @@ def prepare(url: str, soak_users: int = 16) -> BenchUsers:
     hashed = hash_password(PASSWORD)
     with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         connection.execute(
-            "TRUNCATE notes, refresh_tokens, audit_events, login_failures, user_roles, users "
+            "TRUNCATE notes, refresh_tokens, audit_events, login_attempts, user_roles, users "
             "RESTART IDENTITY CASCADE"
         )
         connection.execute("DELETE FROM roles WHERE name NOT IN ('admin', 'user')")

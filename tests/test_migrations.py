@@ -93,6 +93,22 @@ def test_models_and_migrations_agree(blank_database_url: str) -> None:
         assert schema_drift(connection) == []
 
 
+def test_renaming_login_failures_to_login_attempts_keeps_the_rows(blank_database_url: str) -> None:
+    row = "('victim', '203.0.113.7', '2026-11-25 12:00:00+00:00', false)"
+    columns = "(username, client_ip, failed_at, pending)"
+    with sync_engine(blank_database_url) as engine, engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "0004")
+        connection.execute(text(f"INSERT INTO login_failures {columns} VALUES {row}"))
+        connection.commit()
+    upgrade_to_head(blank_database_url)
+    with sync_engine(blank_database_url) as engine, engine.connect() as connection:
+        kept = connection.execute(text("SELECT username, client_ip FROM login_attempts")).all()
+        assert schema_drift(connection) == []
+    assert [tuple(kept_row) for kept_row in kept] == [("victim", "203.0.113.7")]
+    downgrade_to(blank_database_url, "0004")
+    assert "login_failures" in table_names(blank_database_url)
+
+
 def _migrated_with_roles(database: Path) -> None:
     """A migrated SQLite file with two users holding both built-in roles (4 user_roles rows)."""
     upgrade_to_head(f"sqlite:///{database}")
