@@ -102,6 +102,8 @@ class TestUser:
 
 
 MakeUser = Callable[..., TestUser]
+Headers = Callable[..., dict[str, str]]
+"""What `auth_headers` returns: `auth_headers(roles=[...])` -> an Authorization header."""
 
 
 def insert_user(
@@ -164,3 +166,10 @@ def auth_headers(client: TestClient, make_user: MakeUser) -> Callable[..., dict[
         return bearer(login(client, user.username)["access_token"])
 
     return headers
+
+
+@pytest.fixture
+def lenient(app: FastAPI) -> Iterator[TestClient]:
+    """A client that answers a server error with its 500 instead of raising it in the test."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client

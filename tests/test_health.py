@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -67,3 +68,8 @@ def test_lifespan_shutdown_disposes_the_engine_pool(app: FastAPI) -> None:
         assert client.get("/readyz").status_code == 200
         assert pool.checkedin() >= 1
     assert app.state.engine.sync_engine.pool.checkedin() == 0
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_answers_head(lenient: TestClient, path: str) -> None:
+    assert lenient.head(path).status_code == 200

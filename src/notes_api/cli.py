@@ -188,7 +188,7 @@ def ensure_admin(
     )
 
     async def work(db: AsyncSession) -> bool:
-        if await service.find_user(db, payload.username) is not None:
+        if await service.find_user_by_username(db, payload.username) is not None:
             return False
         try:
             await service.create_user(
@@ -282,7 +282,7 @@ def ensure_demo_users() -> None:
     async def work(db: AsyncSession) -> list[tuple[str, str]]:
         created = []
         for username, roles in DEMO_USERS.items():
-            if await service.find_user(db, username) is None:
+            if await service.find_user_by_username(db, username) is None:
                 password = secrets.token_urlsafe(12)
                 await service.create_user(
                     db, COMMAND_LINE, username=username, password=password, role_names=roles

@@ -101,7 +101,7 @@ async def list_notes(
 @router.get("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
 @authorize(roles=NOTE_KEEPERS)
 async def read_note(note_id: DatabaseId, db: ReadDb, token: CurrentToken) -> NoteRead:
-    return NoteRead.model_validate(await service.find_note(db, note_id, owner_id=_scope(token)))
+    return NoteRead.model_validate(await service.get_note_row(db, note_id, owner_id=_scope(token)))
 
 
 @router.patch("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)

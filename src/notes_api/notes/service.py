@@ -1,4 +1,5 @@
 """Use cases for notes. Each public function is one unit of work: it commits, or raises.
+`get_*` raises `NotFoundError` when nothing matches (there is no `find_*` here).
 
 `owner_id` scopes every lookup: a note outside the scope is reported exactly
 like a missing one, so nobody learns which ids other users hold. `None` means
@@ -88,7 +89,7 @@ async def delete_note(db: AsyncSession, note_id: int, *, owner_id: int | None) -
     await db.commit()
 
 
-async def find_note(reader: Reader, note_id: int, *, owner_id: int | None) -> NoteRow:
+async def get_note_row(reader: Reader, note_id: int, *, owner_id: int | None) -> NoteRow:
     """One note as a row (GET /notes/{id}): a Core select on a read-only connection."""
     parameters: dict[str, Any] = {"note_id": note_id}
     if owner_id is not None:

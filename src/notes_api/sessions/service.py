@@ -31,7 +31,7 @@ from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions.revocation import revoke_family
 from notes_api.users.models import User
-from notes_api.users.service import find_user, get_user
+from notes_api.users.service import find_user_by_username, get_user
 from notes_api.validation import is_username, storable_username
 
 
@@ -59,7 +59,7 @@ async def authenticate(
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing.
     """
     attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
-    user = await find_user(db, username) if is_username(username) else None
+    user = await find_user_by_username(db, username) if is_username(username) else None
     await db.commit()  # ends the read; the loaded user and roles stay usable
     if user is None:
         await in_hashing_thread(burn_verification, password)

@@ -1,7 +1,8 @@
 """Use cases for users and roles, shared by the HTTP API and the command line.
 
 Each public function is one unit of work: it commits, or raises a domain
-error and leaves the database as it was.
+error and leaves the database as it was. `find_*` returns None when nothing
+matches; `get_*` raises `NotFoundError`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _users_with_roles() -> Select[User]:
     return select(User).options(selectinload(User.roles))
 
 
-async def find_user(db: AsyncSession, username: str) -> User | None:
+async def find_user_by_username(db: AsyncSession, username: str) -> User | None:
     return await db.scalar(_users_with_roles().where(User.username == username.lower()))
 
 
@@ -58,7 +59,7 @@ async def get_user(db: AsyncSession, user_id: int) -> User:
 
 
 async def get_user_by_username(db: AsyncSession, username: str) -> User:
-    user = await find_user(db, username)
+    user = await find_user_by_username(db, username)
     if user is None:
         raise NotFoundError(f"No user named {username!r}")
     return user
