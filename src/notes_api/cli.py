@@ -36,6 +36,7 @@ cli = typer.Typer(
 Result = TypeVar("Result")
 ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
 DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
+RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
 GRACEFUL_SHUTDOWN_SECONDS = 30
 """Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
@@ -141,9 +142,7 @@ def _read_password(password_stdin: bool) -> str:
 def create_user(
     username: str,
     email: Annotated[str | None, typer.Option(help="Email address")] = None,
-    roles: Annotated[
-        str, typer.Option(help='Comma-separated role names; "" for none')
-    ] = BuiltinRole.USER.value,
+    roles: RoleNames = BuiltinRole.USER.value,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
