@@ -11,7 +11,6 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from notes_api import __version__, observability
 from notes_api.audit.router import router as audit_router
-from notes_api.auth.router import router as auth_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.docs import install_docs
@@ -87,15 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    routers = [
-        health_router,
-        sessions_router,
-        auth_router,
-        users_router,
-        notes_router,
-        audit_router,
-    ]
-    add_routes(app, routers)
+    add_routes(app, [health_router, sessions_router, users_router, notes_router, audit_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

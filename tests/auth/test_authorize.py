@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from notes_api.auth.authorize import authenticated, authorize, parse_roles, required_roles
 from notes_api.auth.dependencies import CurrentToken, get_token_data
-from notes_api.auth.schemas import Identity
 from notes_api.auth.tokens import AccessTokenCodec, TokenData
 from notes_api.route_policy import PUBLIC_PATHS, UnprotectedRouteError, guard_and_document_routes
+from notes_api.sessions.schemas import Identity
 
 codec = AccessTokenCodec(
     key="k" * 32, algorithm="HS256", issuer="i", audience="a", lifetime=timedelta(minutes=5)

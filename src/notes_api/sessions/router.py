@@ -1,4 +1,4 @@
-"""`POST /token` (RFC 6749) and `POST /token/revoke` (RFC 7009)."""
+"""`POST /token` (RFC 6749), `POST /token/revoke` (RFC 7009) and `GET /identify/me`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from notes_api.auth.authorize import authenticated
+from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.request_context import client_ip
 from notes_api.sessions import service
 from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError, OAuthError
-from notes_api.sessions.schemas import NO_STORE, OAuthErrorResponse, RevokeResponse, TokenResponse
+from notes_api.sessions.schemas import (
+    NO_STORE,
+    Identity,
+    OAuthErrorResponse,
+    RevokeResponse,
+    TokenResponse,
+)
 
 router = APIRouter(tags=["auth"])
 
@@ -101,3 +109,9 @@ async def revoke_token(
     await service.revoke(db, token)
     response.headers.update(NO_STORE)
     return RevokeResponse()
+
+
+@router.get("/identify/me", response_model=Identity, summary="Who the access token belongs to")
+@authenticated
+async def identify_me(token: CurrentToken) -> Identity:
+    return Identity(id=token.id, username=token.username, roles=token.roles)

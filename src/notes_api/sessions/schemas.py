@@ -28,3 +28,9 @@ class OAuthErrorResponse(BaseModel):
 
 class RevokeResponse(BaseModel):
     """RFC 7009 defines no body; an empty JSON object keeps every response JSON."""
+
+
+class Identity(BaseModel):
+    id: int
+    username: str
+    roles: list[str]
