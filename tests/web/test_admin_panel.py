@@ -263,9 +263,7 @@ def test_end_sessions_and_remove_second_factor_call_their_routes(
     assert called == [f"DELETE /users/{bob.id}/sessions", f"DELETE /users/{bob.id}/mfa"]
 
 
-def test_admin_reads_everyones_notes_and_one_users_notes(
-    page: Page, web_server: WebServer
-) -> None:
+def test_admin_reads_everyones_notes_and_one_users_notes(page: Page, web_server: WebServer) -> None:
     admin = web_server.make_user("root", roles=("admin", "user"))
     alice, bob = web_server.make_user("alice"), web_server.make_user("bob")
     web_server.add_note(alice, "Alice's plan")

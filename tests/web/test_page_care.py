@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 SOMETHING = re.compile(r"\S")
 
-UNNAMED_CONTROLS = """() => [...document.querySelectorAll("button, input, select, textarea, a[href]")]
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("button, input, select, textarea, a")]
   .filter((node) => node.getClientRects().length > 0)
   .filter((node) => {
     const labelled = node.labels && node.labels.length > 0;
@@ -109,9 +109,9 @@ def test_a_person_without_a_role_for_notes_is_told_why_and_what_to_do(
     log_in(page, carol)
     expect(page.locator("#session-roles")).to_have_text("none")
     expect(page.get_by_role("heading", name="You cannot keep notes yet")).to_be_visible()
-    expect(page.get_by_text("Your account has no role, and keeping notes needs one.")).to_contain_text(
-        "The server says: “Requires one of the roles: admin, user”."
-    )
+    expect(
+        page.get_by_text("Your account has no role, and keeping notes needs one.")
+    ).to_contain_text("The server says: “Requires one of the roles: admin, user”.")
     expect(page.get_by_text("Ask an administrator")).to_be_visible()
     expect(page.get_by_role("region", name="New note")).to_be_hidden()
     expect(page.get_by_text("No notes yet.")).to_be_hidden()
@@ -135,7 +135,10 @@ def test_cancelling_a_confirmation_changes_nothing_and_gives_the_focus_back(
     alice = web_server.make_user("alice")
     web_server.add_note(alice, "Keep me")
     deletes: list[str] = []
-    page.on("request", lambda request: deletes.append(request.url) if request.method == "DELETE" else None)
+    page.on(
+        "request",
+        lambda request: deletes.append(request.url) if request.method == "DELETE" else None,
+    )
     page.goto(web_server.url)
     log_in(page, alice)
     note = page.get_by_role("list", name="Your notes").get_by_role("listitem")
@@ -209,7 +212,9 @@ def test_an_error_is_shown_where_the_action_was_taken(page: Page, web_server: We
     assert said(page) == ["Database unavailable"]
 
 
-@pytest.mark.parametrize("address", ["#/notes", "#/notes?owner=all", "#/account", "#/admin", "#/audit"])
+@pytest.mark.parametrize(
+    "address", ["#/notes", "#/notes?owner=all", "#/account", "#/admin", "#/audit"]
+)
 def test_every_control_has_an_accessible_name(
     page: Page, web_server: WebServer, address: str
 ) -> None:

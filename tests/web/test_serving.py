@@ -160,6 +160,20 @@ def test_docs_pages_run_only_self_hosted_files(client: TestClient, path: str) ->
         assert client.get(url).status_code == 200, url
 
 
+def test_redoc_is_served_without_its_cdn_logo_and_revalidates(client: TestClient) -> None:
+    response = client.get("/docs/assets/redoc.standalone.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "no-cache"
+    assert "cdn.redoc.ly" not in response.text
+    assert "Redoc" in response.text  # the bundle itself, not an empty answer
+    again = client.get(
+        "/docs/assets/redoc.standalone.js", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert client.post("/docs/assets/redoc.standalone.js").status_code == 405
+
+
 def test_docs_policies_forbid_inline_and_foreign_script(client: TestClient) -> None:
     swagger = directives(client.get("/docs").headers["content-security-policy"])
     redoc = directives(client.get("/redoc").headers["content-security-policy"])
