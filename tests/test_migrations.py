@@ -17,6 +17,7 @@ from sqlalchemy import Column, Connection, String, text
 
 from notes_api.models import Base
 from notes_api.schema import alembic_config, downgrade_to, migrations_directory, upgrade_to_head
+from notes_api.sessions.sqlite_triggers import drop_sqlite_triggers
 from tests.databases import DATABASE_KINDS, POSTGRES_URL, reset_postgres_schema, sync_engine
 
 BATCH_REVISION = """
@@ -127,6 +128,7 @@ def test_the_batch_trap_is_real_with_foreign_keys_on(tmp_path: Path) -> None:
     database = tmp_path / "trap.db"
     _migrated_with_roles(database)
     with sync_engine(f"sqlite:///{database}") as engine, engine.connect() as connection:
+        drop_sqlite_triggers(connection)  # as migrations/env.py does
         context = MigrationContext.configure(connection, opts={"render_as_batch": True})
         operations = Operations(context)
         with (

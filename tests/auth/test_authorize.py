@@ -66,7 +66,9 @@ def guarded_client() -> Iterator[TestClient]:
 
 
 def token_for(*roles: str) -> dict[str, str]:
-    token = codec.encode(user_id=1, username="alice", roles=list(roles))
+    token = codec.encode(
+        user_id=1, username="alice", roles=list(roles), session_id="s1", amr=["pwd"]
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
