@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from notes_api import __version__, observability
 from notes_api.audit.router import router as audit_router
 from notes_api.auth.authorize import required_roles
+from notes_api.auth.revocation_cache import RevocationCache
 from notes_api.auth.router import TOKEN_REQUEST_ERRORS, OAuthError, oauth_error_handler
 from notes_api.auth.router import router as auth_router
 from notes_api.auth.service import RefreshPolicy
@@ -28,6 +29,7 @@ from notes_api.errors import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
 from notes_api.security_headers import SecurityHeadersMiddleware
+from notes_api.sessions.revocation_feed import cache_window, revocation_feed, running_feed
 from notes_api.users.router import router as users_router
 from notes_api.web import install_web
 
@@ -117,10 +119,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
     engine = create_app_engine(settings.database_url)
+    access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
+    revocations = RevocationCache(window_seconds=cache_window(access_lifetime))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        feed = revocation_feed(revocations, settings.database_url, settings.database_listen_url)
+        async with running_feed(feed):
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -146,8 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        lifetime=timedelta(minutes=settings.access_token_expire_minutes),
+        lifetime=access_lifetime,
     )
+    app.state.revocations = revocations
     app.state.throttle_policy = ThrottlePolicy(
         max_failures_per_user=settings.login_max_failures_per_user,
         max_failures_per_address=settings.login_max_failures_per_address,

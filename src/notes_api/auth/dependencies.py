@@ -1,7 +1,10 @@
 """FastAPI dependencies that turn an `Authorization: Bearer` header into `TokenData`.
 
 Errors follow RFC 6750 section 3: 401 with `WWW-Authenticate: Bearer` when no
-token is sent, with `error="invalid_token"` when the token is unusable.
+token is sent, with `error="invalid_token"` when the token is unusable, its
+session has ended or its user's roles or status changed after it was issued
+(the worker's `RevocationCache`, no database read); 503 while the worker cannot
+tell whether the token was revoked.
 """
 
 from __future__ import annotations
@@ -11,6 +14,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from notes_api.auth.revocation_cache import (
+    RevocationCache,
+    RevocationStateUnknownError,
+    TokenRevokedError,
+)
 from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError, TokenData
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
@@ -32,6 +40,16 @@ def invalid_token() -> HTTPException:
     )
 
 
+def revocation_state_unknown() -> HTTPException:
+    """The worker lost touch with the database's revocations (usually: the database is
+    down), so it cannot vouch for any access token: the same 503 as a database outage."""
+    return HTTPException(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail="The database is unavailable; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def get_token_codec(request: Request) -> AccessTokenCodec:
     """`async def` although it awaits nothing: FastAPI runs a plain `def` dependency in the
     thread pool, a hop that cost GET /identify/me more than the JWT check itself."""
@@ -40,15 +58,24 @@ async def get_token_codec(request: Request) -> AccessTokenCodec:
 
 
 async def get_token_data(
+    request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     codec: Annotated[AccessTokenCodec, Depends(get_token_codec)],
 ) -> TokenData:
     if token is None:
         raise not_authenticated()
     try:
-        return codec.decode(token)
+        data = codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
+    revocations: RevocationCache = request.app.state.revocations
+    try:
+        revocations.check(data.id, data.session_id, data.issued_at)
+    except TokenRevokedError:
+        raise invalid_token() from None
+    except RevocationStateUnknownError:
+        raise revocation_state_unknown() from None
+    return data
 
 
 CurrentToken = Annotated[TokenData, Depends(get_token_data)]
