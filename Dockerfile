@@ -4,8 +4,9 @@
 
 ARG PYTHON_IMAGE=python:3.12-slim
 
-# --- build: the project's wheel (it carries migrations/ and alembic.ini inside the
-# package as notes_api/_migrations and notes_api/_alembic.ini), installed into /opt/venv.
+# --- build: the project's wheel (it carries migrations/, alembic.ini and web/ inside the
+# package as notes_api/_migrations, _alembic.ini and _web), installed into /opt/venv.
+# tests/deploy/test_build_context.py builds the wheel from exactly these COPY lines.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
@@ -13,6 +14,7 @@ WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
 COPY src/ src/
 COPY migrations/ migrations/
+COPY web/ web/
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install /wheels/notes_api-*.whl
