@@ -75,7 +75,8 @@ test: $(VENV)/.installed-dev debian-tools
 # allows (uv's lowest-direct resolution, outside the lock), so a lower bound cannot drift
 # below what the code needs. The browser tests are left out: they check the page, not bounds.
 test-lowest: | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)-lowest
+	rm -rf $(VENV)-lowest  # from scratch: no package left over from an earlier resolution
+	$(UV) venv --quiet --python $(PYTHON) $(VENV)-lowest
 	$(UV) pip install --quiet --python $(VENV)-lowest/bin/python --resolution lowest-direct -e '.[dev]'
 	$(VENV)-lowest/bin/pytest -m 'not browser' -p no:cacheprovider $(PYTEST_ARGS)
 

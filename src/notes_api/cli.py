@@ -16,13 +16,15 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import preflight
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.tokens import split_roles
-from notes_api.config import Settings, get_settings
+from notes_api.config import Settings, describe_settings_error, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.errors import ConflictError, DomainError, is_database_unavailable
 from notes_api.observability import configure_logging
 from notes_api.schema import current_revision, head_revision, upgrade_to_head
+from notes_api.server import uvicorn_limits
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
 
@@ -35,8 +37,6 @@ cli = typer.Typer(
 Result = TypeVar("Result")
 DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
 ADMIN_ROLES = ["admin", "user"]
-GRACEFUL_SHUTDOWN_SECONDS = 30
-"""Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -49,7 +49,7 @@ def load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        raise fail(f"invalid settings: {_first_error(exc)}") from None
+        raise fail(f"invalid settings: {describe_settings_error(exc)}") from None
 
 
 def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
@@ -60,9 +60,9 @@ def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Resul
         engine = create_app_engine(database_url, pool_size=1)
         try:
             async with engine.connect() as connection:
-                revision = await connection.run_sync(current_revision)
-            if revision != head_revision():
-                raise fail("the database schema is not up to date: run `notes-api migrate`")
+                status = preflight.status_of(await connection.run_sync(current_revision))
+            if status.state is not preflight.SchemaState.AT_HEAD:
+                raise fail(status.message)
             async with create_session_factory(engine)() as session:
                 return await work(session)
         finally:
@@ -74,7 +74,7 @@ def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Resul
         raise fail(exc.detail) from None
     except Exception as exc:
         if is_database_unavailable(exc):
-            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
+            raise fail(preflight.unreachable_message(exc, database_url)) from None
         raise
 
 
@@ -87,15 +87,16 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn.
 
-    Logging is ours (LOG_FORMAT, LOG_LEVEL) for uvicorn's own lines too, and the
-    access log is the application's middleware, so uvicorn's is off. On SIGTERM
-    uvicorn stops accepting, lets requests in flight finish for up to
-    GRACEFUL_SHUTDOWN_SECONDS, then runs the lifespan exit, which closes the pool.
+    Logging is ours (LOG_FORMAT, LOG_LEVEL), uvicorn's lines too; the access log is the
+    application's middleware. On SIGTERM uvicorn stops accepting, lets requests in flight
+    finish for up to GRACEFUL_SHUTDOWN_SECONDS, then the lifespan exit closes the pool.
     """
     import uvicorn
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if warning := preflight.serve_warning(settings.database_url):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     uvicorn.run(
         "notes_api.main:app",
         host=host,
@@ -107,7 +108,7 @@ def serve(
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **uvicorn_limits(),
     )
 
 
@@ -123,8 +124,8 @@ def migrate() -> None:
     try:
         upgrade_to_head(database_url)
     except Exception as exc:
-        if is_database_unavailable(exc):
-            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
+        if message := preflight.migrate_failure(exc, database_url):
+            raise fail(message) from None
         raise
     typer.echo(f"database at revision {head_revision()}")
 

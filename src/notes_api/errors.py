@@ -73,10 +73,24 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
 
 
+def is_missing_schema(exc: BaseException) -> bool:
+    """A table is missing: the database was never migrated (PostgreSQL SQLSTATE 42P01)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
+
+
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning(
-        "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
-    )
+    if is_missing_schema(exc):  # the operator's fix, in the operator's log
+        logger.error(
+            "database schema missing: %s %s: run `notes-api migrate`",
+            request.method,
+            request.url.path,
+        )
+    else:
+        logger.warning(
+            "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
     return database_unavailable_response()
 
 
@@ -94,7 +108,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "The request conflicts with the current state of the data"},
         )
-    if not is_database_unavailable(exc):
+    if not (is_database_unavailable(exc) or is_missing_schema(exc)):
         raise exc
     return _database_unavailable(request, exc)
 

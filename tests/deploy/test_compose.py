@@ -181,7 +181,7 @@ def test_the_env_file_is_optional_and_never_required_to_exist(compose: dict[str,
 
 
 def test_the_api_gets_longer_to_stop_than_its_graceful_shutdown(compose: dict[str, Any]) -> None:
-    from notes_api.cli import GRACEFUL_SHUTDOWN_SECONDS
+    from notes_api.server import GRACEFUL_SHUTDOWN_SECONDS
 
     grace = compose["services"]["api"]["stop_grace_period"]
     assert grace.endswith("s")
