@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api import preflight
+from notes_api import __version__, preflight
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.tokens import split_roles
 from notes_api.config import Settings, describe_settings_error, get_settings
@@ -29,7 +29,7 @@ from notes_api.users import service
 from notes_api.users.schemas import UserCreate
 
 cli = typer.Typer(
-    help="notes-api: serve the API and manage its users and roles.",
+    help=f"notes-api {__version__}: serve the API and manage its users and roles.",
     no_args_is_help=True,
     add_completion=False,
 )
