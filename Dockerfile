@@ -17,7 +17,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # The uv version the Makefile pins (UV_VERSION), so the lock is read as it was written.
 RUN python -m pip install uv==0.13.9
 WORKDIR /src
-COPY pyproject.toml uv.lock README.md alembic.ini ./
+COPY pyproject.toml uv.lock README.md LICENSE alembic.ini ./
 COPY src/ src/
 COPY migrations/ migrations/
 COPY web/ web/

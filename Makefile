@@ -20,7 +20,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV := $(abspath $(UV))
 SYNC   := $(UV) sync --locked --python $(PYTHON)
 
-.PHONY: run test test-lowest debian-tools screenshots lint format migrate clean bench soak wrk lock
+.PHONY: run test test-lowest debian-tools openapi screenshots lint format migrate clean bench soak wrk lock
 
 $(UV):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "notes-api needs Python 3.11+"'
@@ -73,12 +73,18 @@ test: $(VENV)/.installed-dev debian-tools
 
 # CI: the suite once more with every direct dependency at the lowest version pyproject.toml
 # allows (uv's lowest-direct resolution, outside the lock), so a lower bound cannot drift
-# below what the code needs. The browser tests are left out: they check the page, not bounds.
+# below what the code needs. The browser tests are left out (they check the page, not bounds),
+# and so is the OpenAPI snapshot: pydantic's versions render the same schema differently.
 test-lowest: | $(UV)
 	rm -rf $(VENV)-lowest  # from scratch: no package left over from an earlier resolution
 	$(UV) venv --quiet --python $(PYTHON) $(VENV)-lowest
 	$(UV) pip install --quiet --python $(VENV)-lowest/bin/python --resolution lowest-direct -e '.[dev]'
-	$(VENV)-lowest/bin/pytest -m 'not browser' -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)-lowest/bin/pytest -m 'not browser' -p no:cacheprovider \
+	    --ignore=tests/test_openapi_snapshot.py $(PYTEST_ARGS)
+
+# Rewrites docs/openapi.json, the committed API contract, from the served schema.
+openapi: $(VENV)/.installed-dev
+	UPDATE_OPENAPI=1 $(BIN)/pytest -q tests/test_openapi_snapshot.py
 
 # Rewrites docs/screenshot-*.png from the browser tests that take them.
 screenshots: $(VENV)/.installed-dev debian-tools

@@ -97,6 +97,10 @@ def test_the_wheel_carries_the_docs_assets(wheel_files: set[str]) -> None:
     assert assets <= wheel_files, sorted(assets - wheel_files)
 
 
+def test_the_wheel_carries_the_licence(wheel_files: set[str]) -> None:
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in wheel_files)
+
+
 def test_the_wheel_carries_no_tests_or_local_state(wheel_files: set[str]) -> None:
     assert not any(name.startswith(("tests/", "notes_api/tests/")) for name in wheel_files)
     assert not any(name.endswith((".db", ".jwt-secret", ".env", ".pyc")) for name in wheel_files)
