@@ -3,6 +3,7 @@ any work, authenticated answers never cached, no body type on a 204."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -87,3 +88,12 @@ def test_a_204_has_no_content_type(client: TestClient, auth_headers: Headers) ->
     assert deleted.status_code == 204
     assert deleted.content == b""
     assert "content-type" not in deleted.headers
+
+
+def test_timestamps_have_one_format_on_every_database(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    """SQLite answered `...:32Z` and PostgreSQL `...:14.549334Z`: whole seconds on both."""
+    note = client.post("/notes", headers=auth_headers(), json={"title": "t", "body": "b"}).json()
+    for field in ("created_at", "updated_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", note[field]), note[field]
