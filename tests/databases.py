@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url, pool, text
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from notes_api.auth.roles import BUILTIN_ROLES
 from notes_api.database import SQLITE_BUSY_TIMEOUT_SECONDS, database_urls
 from notes_api.models import Base
-from notes_api.schema import upgrade_to_head
-from notes_api.users.models import BUILTIN_ROLES
+from notes_api.schema_migrations import upgrade_to_head
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or None
 DATABASE_KINDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]

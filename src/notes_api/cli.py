@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import __version__, preflight
 from notes_api.audit.service import COMMAND_LINE
+from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
 from notes_api.config import Settings, describe_settings_error, get_settings
 from notes_api.database import create_app_engine, create_session_factory
-from notes_api.errors import ConflictError, DomainError, is_database_unavailable
+from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
 from notes_api.observability import configure_logging
-from notes_api.schema import current_revision, head_revision, upgrade_to_head
+from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
 from notes_api.server import uvicorn_limits
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
@@ -35,8 +36,9 @@ cli = typer.Typer(
 )
 
 Result = TypeVar("Result")
-DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
-ADMIN_ROLES = ["admin", "user"]
+ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
+DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
+RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
 
 
 def fail(message: str) -> typer.Exit:
@@ -87,9 +89,8 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn.
 
-    Logging is ours (LOG_FORMAT, LOG_LEVEL), uvicorn's lines too; the access log is the
-    application's middleware. On SIGTERM uvicorn stops accepting, lets requests in flight
-    finish for up to GRACEFUL_SHUTDOWN_SECONDS, then the lifespan exit closes the pool.
+    Logging is ours (LOG_FORMAT, LOG_LEVEL), the access log the application's middleware;
+    limits and graceful shutdown (SIGTERM) are in notes_api.server.
     """
     import uvicorn
 
@@ -141,7 +142,7 @@ def _read_password(password_stdin: bool) -> str:
 def create_user(
     username: str,
     email: Annotated[str | None, typer.Option(help="Email address")] = None,
-    roles: Annotated[str, typer.Option(help='Comma-separated role names; "" for none')] = "user",
+    roles: RoleNames = BuiltinRole.USER.value,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
@@ -186,7 +187,7 @@ def ensure_admin(
     )
 
     async def work(db: AsyncSession) -> bool:
-        if await service.find_user(db, payload.username) is not None:
+        if await service.find_user_by_username(db, payload.username) is not None:
             return False
         try:
             await service.create_user(
@@ -280,7 +281,7 @@ def ensure_demo_users() -> None:
     async def work(db: AsyncSession) -> list[tuple[str, str]]:
         created = []
         for username, roles in DEMO_USERS.items():
-            if await service.find_user(db, username) is None:
+            if await service.find_user_by_username(db, username) is None:
                 password = secrets.token_urlsafe(12)
                 await service.create_user(
                     db, COMMAND_LINE, username=username, password=password, role_names=roles

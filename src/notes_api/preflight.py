@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from notes_api.errors import is_database_unavailable
-from notes_api.schema import alembic_config, current_revision, head_revision
+from notes_api.exceptions import is_database_unavailable
+from notes_api.schema_migrations import alembic_config, current_revision, head_revision
 
 MIGRATE_ADVICE = "run `notes-api migrate`"
 

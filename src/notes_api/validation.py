@@ -83,6 +83,8 @@ Email = Annotated[
     STORABLE,
 ]
 DatabaseId = Annotated[int, BeforeValidator(_strict_id), Field(ge=1, le=DATABASE_INT_MAX)]
+
+
 def _utc_to_the_second(value: datetime) -> datetime:
     """SQLite stores whole seconds and PostgreSQL microseconds: answers use whole seconds on
     both, so one client sees one format (`2026-01-01T12:00:00Z`) whatever the database."""

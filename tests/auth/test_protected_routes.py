@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import TEST_SECRET, MakeUser, bearer, login
+from tests.conftest import TEST_SECRET, Headers, MakeUser, bearer, login
 
 
 def forge(**overrides: object) -> str:
@@ -113,3 +113,13 @@ def test_openapi_declares_the_password_flow_on_protected_operations(client: Test
 def test_openapi_documents_401_and_403_on_role_protected_operations(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/roles"]["get"]
     assert {"401", "403"} <= operation["responses"].keys()
+
+
+def test_missing_role_is_403_even_with_an_invalid_body(
+    lenient: TestClient, auth_headers: Headers
+) -> None:
+    assert lenient.post("/users", headers=auth_headers(roles=["user"]), json={}).status_code == 403
+    assert (
+        lenient.get("/users", headers=auth_headers(roles=["user"]), params={"limit": 0}).status_code
+        == 403
+    )

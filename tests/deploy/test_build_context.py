@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from notes_api.schema import head_revision
+from notes_api.schema_migrations import head_revision
 from tests.databases import POSTGRES_URL
 from tests.deploy.dockerfile import ROOT, copy_build_context, parse, stages, uv_command
 from tests.deploy.test_entrypoint import ENTRYPOINT, Container, fresh_database, get, login

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 
-from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError, TokenData
+from notes_api.auth.tokens import InvalidTokenError, TokenData
+from notes_api.dependencies import Codec
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
@@ -32,16 +33,9 @@ def invalid_token() -> HTTPException:
     )
 
 
-async def get_token_codec(request: Request) -> AccessTokenCodec:
-    """`async def` although it awaits nothing: FastAPI runs a plain `def` dependency in the
-    thread pool, a hop that cost GET /identify/me more than the JWT check itself."""
-    codec: AccessTokenCodec = request.app.state.token_codec
-    return codec
-
-
 async def get_token_data(
     token: Annotated[str | None, Depends(oauth2_scheme)],
-    codec: Annotated[AccessTokenCodec, Depends(get_token_codec)],
+    codec: Codec,
 ) -> TokenData:
     if token is None:
         raise not_authenticated()

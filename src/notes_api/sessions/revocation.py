@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.auth.models import RefreshToken
 from notes_api.clock import utcnow
+from notes_api.sessions.models import RefreshToken
 
 
 async def revoke_family(db: AsyncSession, family_id: str) -> None:

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, update
 
-from notes_api.auth import service
-from notes_api.auth.models import LoginFailure
 from notes_api.clock import utcnow
+from notes_api.sessions import service
+from notes_api.sessions.models import LoginAttempt
 from tests.conftest import DEFAULT_PASSWORD, MakeUser
 
 ClientFrom = Callable[[str], TestClient]
@@ -97,7 +97,7 @@ def test_delay_grows_with_each_failure_past_the_limit(
     fail_times(attacker, user.username, 5)
     first = int(attempt(attacker, user.username).headers["retry-after"])
     with db_engine.begin() as connection:  # let the first delay pass, then fail once more
-        connection.execute(update(LoginFailure).values(failed_at=utcnow() - timedelta(seconds=31)))
+        connection.execute(update(LoginAttempt).values(failed_at=utcnow() - timedelta(seconds=31)))
     fail_times(attacker, user.username, 1)
     second = int(attempt(attacker, user.username).headers["retry-after"])
     assert first <= 30
@@ -111,7 +111,7 @@ def test_failures_expire_after_the_window(
     user = make_user()
     fail_times(attacker, user.username, 5)
     with db_engine.begin() as connection:
-        connection.execute(update(LoginFailure).values(failed_at=utcnow() - timedelta(minutes=16)))
+        connection.execute(update(LoginAttempt).values(failed_at=utcnow() - timedelta(minutes=16)))
     assert attempt(attacker, user.username, DEFAULT_PASSWORD).status_code == 200
 
 
@@ -163,7 +163,7 @@ def test_a_long_history_of_failures_still_answers_429(
     user = make_user()
     with db_engine.begin() as connection:
         connection.execute(
-            insert(LoginFailure),
+            insert(LoginAttempt),
             [{"username": user.username, "client_ip": "203.0.113.7", "failed_at": utcnow()}] * 80,
         )
     response = attempt(client_from("203.0.113.7"), user.username, DEFAULT_PASSWORD)
