@@ -97,4 +97,5 @@ def uvicorn_limits() -> dict[str, Any]:
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,  # the same, should h11 be used
         "limit_concurrency": LIMIT_CONCURRENCY,
         "server_header": False,  # no banner naming the server and so its version's flaws
+        "ws": "none",  # no WebSocket routes: an upgrade request is served as plain HTTP
     }
