@@ -20,7 +20,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV := $(abspath $(UV))
 SYNC   := $(UV) sync --locked --python $(PYTHON)
 
-.PHONY: run test test-lowest debian-tools openapi screenshots lint format migrate clean bench soak wrk lock
+.PHONY: run test mutate test-lowest debian-tools openapi screenshots lint format migrate clean bench soak wrk lock
 
 $(UV):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "notes-api needs Python 3.11+"'
@@ -68,8 +68,24 @@ debian-tools:
 	    && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
 	|| echo "Not installed:$$missing (apt-get install$$missing): the tests that need them will be skipped"
 
+# Coverage of the in-process app (servers the tests start as subprocesses are not measured).
 test: $(VENV)/.installed-dev debian-tools
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# Mutation testing of the security-critical modules, on SQLite (see docs/testing.md). Each
+# mutant runs only the tests that executed the function it changes. Not part of CI's budget.
+MUTATE_MODULES ?= notes_api.auth.tokens* notes_api.auth.authorize* notes_api.auth.dependencies* \
+	notes_api.auth.revocation_cache* notes_api.sessions.service* notes_api.sessions.session_store* \
+	notes_api.sessions.throttle* notes_api.notes.service* notes_api.users.service* \
+	notes_api.users.router*
+$(VENV)/.installed-mutate: uv.lock pyproject.toml | $(UV)
+	$(SYNC) --inexact --extra dev --extra mutate
+	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+mutate: $(VENV)/.installed-mutate
+	rm -rf mutants
+	env -u TEST_DATABASE_URL $(BIN)/mutmut run $(MUTATE_MODULES)
+	$(BIN)/mutmut results
 
 # CI: the suite once more with every direct dependency at the lowest version pyproject.toml
 # allows (uv's lowest-direct resolution, outside the lock), so a lower bound cannot drift
@@ -114,4 +130,4 @@ soak: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench --soak-only $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV)-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret
+	rm -rf $(VENV) $(VENV)-lowest $(TOOLS) mutants .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret
