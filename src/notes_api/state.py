@@ -21,6 +21,7 @@ from notes_api.database import (
     create_session_factory,
     pool_gate,
 )
+from notes_api.instrumentation import Sampler
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 
 
@@ -33,6 +34,7 @@ class AppState(State):
     token_codec: AccessTokenCodec
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
+    sampler: Sampler
 
 
 def build_state(settings: Settings) -> AppState:
@@ -60,4 +62,5 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
+    state.sampler = Sampler(engine, gate)
     return state

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from notes_api import metrics
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
@@ -65,8 +66,10 @@ async def issue_token(
                 db, username, password, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
+            metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         except LoginThrottledError as throttled:
+            metrics.record_login(metrics.LoginOutcome.THROTTLED)
             raise OAuthError(
                 "temporarily_unavailable",
                 "Too many failed logins; try again later",
@@ -74,6 +77,7 @@ async def issue_token(
                 retry_after=throttled.retry_after_seconds,
             ) from None
         pair = await service.start_session(db, user, codec, policy)
+        metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")

@@ -16,6 +16,7 @@ from typing import NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import metrics
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
 from notes_api.auth.tokens import (
@@ -150,6 +151,7 @@ async def _handle_unusable(db: AsyncSession, digest: str, client_ip: str | None)
     """A refresh token that cannot be spent: if it was already spent, that is reuse."""
     token = await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
     if token is not None and token.used_at is not None:
+        metrics.record_refresh_reuse()
         await revoke_family(db, token.family_id)
         record(
             db,
