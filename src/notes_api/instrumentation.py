@@ -95,8 +95,8 @@ class Sampler:
         metrics.db_pool_connections.labels(state="waiting").set(self.gate.waiting)
         probe = metrics.revocation_probe()
         if probe is not None:
-            metrics.revocation_entries.set(probe.entries())
-            metrics.revocation_listener_up.set(1 if probe.is_current() else 0)
+            probe.entries_gauge.set(probe.entries())
+            probe.listener_up_gauge.set(1 if probe.is_current() else 0)
         if self.multiprocess:  # one process: the client's own process collector does this
             metrics.process_cpu_seconds.set(time.process_time())
             with contextlib.suppress(OSError, ValueError, IndexError):

@@ -19,6 +19,7 @@ Pure: no FastAPI, no database, so services at any layer may record.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 """Seconds. Finer than the client's defaults at the low end: most answers take 1 to 5 ms."""
 
+
+if _directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # In multiprocess mode the client opens its files as each metric below is defined: an
+    # operator's directory that does not exist yet would fail the import (`notes-api serve`
+    # imports this before it prepares the directory).
+    os.makedirs(_directory, exist_ok=True)
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 # `_created` series exist in one process only: scrapes look the same
@@ -102,19 +109,6 @@ password_hashes_running = Gauge(
     namespace=NAMESPACE,
     multiprocess_mode="livesum",
 )
-revocation_entries = Gauge(
-    "revocation_entries",
-    "Entries in this worker's revocation set (ended sessions and per-user cut-offs).",
-    namespace=NAMESPACE,
-    multiprocess_mode="liveall",
-)
-revocation_listener_up = Gauge(
-    "revocation_listener_up",
-    "1 while this worker's revocation set is known to be current, 0 while it is not "
-    "(access tokens are then refused with 503).",
-    namespace=NAMESPACE,
-    multiprocess_mode="liveall",
-)
 # Named as the client's own process collector names them, which multiprocess mode cannot
 # use (it would report the scraping worker alone). Not registered: in one process the
 # process collector already exports these names.
@@ -153,10 +147,30 @@ def record_session_ended(cause: str, count: int = 1) -> None:
 class RevocationProbe:
     entries: Callable[[], int]
     is_current: Callable[[], bool]
+    entries_gauge: Gauge
+    listener_up_gauge: Gauge
 
 
 _revocation_probe: RevocationProbe | None = None
+_revocation_gauges: tuple[Gauge, Gauge] | None = None
 _probe_lock = threading.Lock()
+
+
+def _new_revocation_gauges() -> tuple[Gauge, Gauge]:
+    entries = Gauge(
+        "revocation_entries",
+        "Entries in this worker's revocation set (ended sessions and per-user cut-offs).",
+        namespace=NAMESPACE,
+        multiprocess_mode="liveall",
+    )
+    listener_up = Gauge(
+        "revocation_listener_up",
+        "1 while this worker's revocation set is known to be current, 0 while it is not "
+        "(access tokens are then refused with 503).",
+        namespace=NAMESPACE,
+        multiprocess_mode="liveall",
+    )
+    return entries, listener_up
 
 
 def watch_revocation_set(entries: Callable[[], int], is_current: Callable[[], bool]) -> None:
@@ -164,11 +178,14 @@ def watch_revocation_set(entries: Callable[[], int], is_current: Callable[[], bo
 
     Called once by whatever builds the set (the latest call wins: one set per worker).
     The callables are read every second by the sampler, on the event loop: they must be
-    cheap and must not block.
+    cheap and must not block. The two gauges exist from the first call on, so a
+    build without the set never reports a listener that is down.
     """
-    global _revocation_probe
+    global _revocation_probe, _revocation_gauges
     with _probe_lock:
-        _revocation_probe = RevocationProbe(entries, is_current)
+        if _revocation_gauges is None:
+            _revocation_gauges = _new_revocation_gauges()
+        _revocation_probe = RevocationProbe(entries, is_current, *_revocation_gauges)
 
 
 def revocation_probe() -> RevocationProbe | None:
