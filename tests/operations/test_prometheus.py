@@ -32,7 +32,7 @@ needs_prometheus = pytest.mark.skipif(
     PROMETHEUS is None or PROMTOOL is None,
     reason="Debian's prometheus is not installed (apt-get install prometheus; .ci/run does)",
 )
-REQUESTS = 240
+BATCH = 120
 
 
 def prometheus_config(directory: Path, token_file: Path, target: str | None = None) -> Path:
@@ -126,8 +126,9 @@ def running_prometheus(config: Path, data: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def wait_for(condition: Any, timeout: float = 60) -> Any:
-    """Poll until `condition()` is truthy (a wait, not a timing assertion)."""
+def wait_for(condition: Any, timeout: float = 90, state: Any = None) -> Any:
+    """Poll until `condition()` is truthy (a wait, not a timing assertion); on time out,
+    say what `state()` shows."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -136,7 +137,7 @@ def wait_for(condition: Any, timeout: float = 60) -> Any:
         except (httpx2.TransportError, KeyError, IndexError, ValueError):
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
+            raise TimeoutError(f"condition not met: {state() if state else ''}")
         time.sleep(0.25)
 
 
@@ -187,17 +188,33 @@ def test_prometheus_scrapes_two_workers_and_sees_both_totals(
         )
         token_file = tmp_path / "token"
         token_file.write_text(login.json()["access_token"] + "\n")
-        with ThreadPoolExecutor(max_workers=16) as pool:  # new connections: both workers answer
-            statuses = list(
-                pool.map(
-                    lambda _: httpx2.get(f"{api}/healthz", timeout=10).status_code, range(REQUESTS)
-                )
+        statuses: list[int] = []
+
+        def both_workers_answered() -> bool:
+            """Another batch on new connections, until each worker has answered some."""
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                get = lambda _: httpx2.get(f"{api}/healthz", timeout=10).status_code  # noqa: E731
+                statuses.extend(pool.map(get, range(BATCH)))
+            counts = count_per_worker(
+                metrics_directory, "notes_api_http_requests_total", route="/healthz"
             )
-        assert statuses == [200] * REQUESTS
+            return len(counts) == 2 and all(counts.values())
+
+        wait_for(
+            both_workers_answered,
+            state=lambda: count_per_worker(
+                metrics_directory, "notes_api_http_requests_total", route="/healthz"
+            ),
+        )
+        assert statuses == [200] * len(statuses)
+        requests = len(statuses)
         config = prometheus_config(tmp_path, token_file, target=api.removeprefix("http://"))
         with running_prometheus(config, tmp_path / "data") as prometheus:
             total = 'sum(notes_api_http_requests_total{job="notes-api",route="/healthz"})'
-            wait_for(lambda: float(query(prometheus, total)[0]["value"][1]) == REQUESTS)
+            wait_for(
+                lambda: float(query(prometheus, total)[0]["value"][1]) == requests,
+                state=lambda: (requests, query(prometheus, total), query(prometheus, "up")),
+            )
             targets = httpx2.get(f"{prometheus}/api/v1/targets", timeout=5).json()
             (target,) = targets["data"]["activeTargets"]
             assert (target["health"], target["lastError"]) == ("up", "")
@@ -213,4 +230,4 @@ def test_prometheus_scrapes_two_workers_and_sees_both_totals(
     assert len(pool) == 1
     assert len(per_worker) == 2
     assert all(count > 0 for count in per_worker.values()), per_worker
-    assert sum(per_worker.values()) == REQUESTS
+    assert sum(per_worker.values()) == requests
