@@ -1,7 +1,7 @@
 """OpenTelemetry traces: a span per request and per SQL statement, when `OTEL_*` asks for them.
 
 Configured by the standard variables alone and off when none is set: then
-nothing of OpenTelemetry is even imported, and a request pays for tracing only
+neither the SDK nor an instrumentation is even imported, and a request pays only
 the few microseconds of reading its `traceparent` (the access log's trace id).
 On, the SDK reads what the specification says it reads (`OTEL_SERVICE_NAME`,
 `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`,
