@@ -65,6 +65,7 @@ def metrics_directory(workers: int) -> Iterator[Path | None]:
         yield directory
     finally:
         if configured is None:
+            del os.environ[MULTIPROC_DIR_VARIABLE]
             shutil.rmtree(directory, ignore_errors=True)
 
 

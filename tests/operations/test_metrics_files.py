@@ -12,7 +12,7 @@ import pytest
 from notes_api.metrics_files import MULTIPROC_DIR_VARIABLE, metrics_directory
 from tests.conftest import TEST_SECRET, MakeUser
 from tests.operations.scrape import parse
-from tests.operations.test_prometheus import count_per_worker, wait_for
+from tests.operations.test_prometheus import count_per_worker, live_workers, wait_for
 from tests.servers import running_server
 
 
@@ -37,6 +37,7 @@ def test_serve_with_several_workers_uses_a_private_directory_removed_at_exit(
         assert os.environ[MULTIPROC_DIR_VARIABLE] == str(directory)
         assert directory.is_dir()
     assert not directory.exists()
+    assert MULTIPROC_DIR_VARIABLE not in os.environ
 
 
 def test_one_worker_without_a_directory_stays_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,15 +45,6 @@ def test_one_worker_without_a_directory_stays_in_process(monkeypatch: pytest.Mon
     with metrics_directory(workers=1) as directory:
         assert directory is None
         assert MULTIPROC_DIR_VARIABLE not in os.environ
-
-
-def worker_pids(api: str, token: str) -> set[str]:
-    scrape = httpx2.get(f"{api}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    return {
-        dict(labels)["pid"]
-        for name, labels in parse(scrape.text)
-        if name == "process_resident_memory_bytes"
-    }
 
 
 def test_a_killed_worker_leaves_the_gauges_and_its_counts_stay_in_the_totals(
@@ -69,14 +61,14 @@ def test_a_killed_worker_leaves_the_gauges_and_its_counts_stay_in_the_totals(
     with running_server(env) as api:
         form = {"username": scraper.username, "password": scraper.password}
         token = httpx2.post(f"{api}/token", data=form, timeout=10).json()["access_token"]
-        wait_for(lambda: len(worker_pids(api, token)) == 2)
+        wait_for(lambda: len(live_workers(api, token)) == 2)
         logins = count_per_worker(
             tmp_path / "multiproc", "notes_api_logins_total", outcome="succeeded"
         )
         victim = str(next(pid for pid, count in logins.items() if count == 1))
         os.kill(int(victim), signal.SIGKILL)  # uvicorn starts a new worker in its place
         after = wait_for(
-            lambda: len(pids := worker_pids(api, token)) == 2 and victim not in pids and pids
+            lambda: len(pids := live_workers(api, token)) == 2 and victim not in pids and pids
         )
         scrape = httpx2.get(f"{api}/metrics", headers={"Authorization": f"Bearer {token}"}).text
     assert victim not in after

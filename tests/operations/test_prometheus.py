@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_SECRET, MakeUser
 from tests.servers import free_port, running_server
@@ -147,6 +148,17 @@ def query(prometheus: str, promql: str) -> list[dict[str, Any]]:
     return result
 
 
+def live_workers(api: str, token: str) -> set[str]:
+    """The pids of the workers that have started (each samples its memory once a second)."""
+    scrape = httpx2.get(f"{api}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    return {
+        sample.labels["pid"]
+        for family in text_string_to_metric_families(scrape.text)
+        for sample in family.samples
+        if sample.name == "process_resident_memory_bytes"
+    }
+
+
 def count_per_worker(directory: Path, name: str, **labels: str) -> dict[int, float]:
     """Each worker's own count of a counter's series, read from its counter file alone."""
     counts = {}
@@ -188,6 +200,8 @@ def test_prometheus_scrapes_two_workers_and_sees_both_totals(
         )
         token_file = tmp_path / "token"
         token_file.write_text(login.json()["access_token"] + "\n")
+        # /readyz answered once one worker was up; load goes to workers already serving.
+        wait_for(lambda: len(live_workers(api, token_file.read_text().strip())) == 2)
         statuses: list[int] = []
 
         def both_workers_answered() -> bool:
@@ -198,10 +212,12 @@ def test_prometheus_scrapes_two_workers_and_sees_both_totals(
             counts = count_per_worker(
                 metrics_directory, "notes_api_http_requests_total", route="/healthz"
             )
-            return len(counts) == 2 and all(counts.values())
+            # At least two: under heavy load uvicorn may replace a worker that misses its ping.
+            return sum(1 for count in counts.values() if count) >= 2
 
         wait_for(
             both_workers_answered,
+            timeout=180,  # a replaced worker can take long to start on a loaded machine
             state=lambda: count_per_worker(
                 metrics_directory, "notes_api_http_requests_total", route="/healthz"
             ),
@@ -228,6 +244,5 @@ def test_prometheus_scrapes_two_workers_and_sees_both_totals(
     assert len({series["metric"]["pid"] for series in workers}) == 2
     assert [series["value"][1] for series in logins] == ["1"]
     assert len(pool) == 1
-    assert len(per_worker) == 2
-    assert all(count > 0 for count in per_worker.values()), per_worker
+    assert sum(1 for count in per_worker.values() if count) >= 2, per_worker
     assert sum(per_worker.values()) == requests
