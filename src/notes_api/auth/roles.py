@@ -1,7 +1,7 @@
 """The built-in roles: the one place that names them.
 
 Other roles are rows an administrator creates; these are seeded by migrations
-(`admin` and `user` by the first, `metrics` by `0006_metrics_role`), cannot be
+(`admin` and `user` by the first, `metrics` by `0007_metrics_role`), cannot be
 deleted, and are what the code itself checks for.
 """
 

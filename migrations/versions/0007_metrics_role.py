@@ -4,8 +4,8 @@ A role of that name that an administrator already created is kept, grants
 included: it becomes the built-in one. The downgrade removes the role and its
 grants.
 
-Revision ID: 0006_metrics_role
-Revises: 0005_login_attempts
+Revision ID: 0007_metrics_role
+Revises: 0006_sessions
 Create Date: 2026-11-25
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_metrics_role"
-down_revision: str | None = "0005_login_attempts"
+revision: str = "0007_metrics_role"
+down_revision: str | None = "0006_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
