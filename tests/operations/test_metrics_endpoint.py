@@ -166,3 +166,21 @@ def test_sessions_ended_are_counted_by_the_cause_given(
     metrics.record_session_ended("logout", 3)
     after = value(scrape(client, scraper), "notes_api_sessions_ended_total", cause="logout")
     assert after - before == 3
+
+
+def test_a_logout_counts_one_session_ended_by_logout(
+    client: TestClient, scraper: dict[str, str], make_user: MakeUser
+) -> None:
+    tokens = login(client, make_user().username)
+    name = "notes_api_sessions_ended_total"
+    before = value(scrape(client, scraper), name, cause="logout")
+    assert client.post("/token/revoke", data={"token": tokens["refresh_token"]}).status_code == 200
+    assert value(scrape(client, scraper), name, cause="logout") - before == 1
+
+
+def test_the_running_revocation_set_reports_itself_current(
+    client: TestClient, scraper: dict[str, str]
+) -> None:
+    series = scrape(client, scraper)
+    assert value(series, "notes_api_revocation_listener_up") == 1
+    assert ("notes_api_revocation_entries", frozenset()) in series
