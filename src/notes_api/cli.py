@@ -1,8 +1,7 @@
 """The `notes-api` command: serve, migrate, and manage users and roles from a shell.
 
 User commands run the same service functions as the HTTP API, so a user made
-here hashes its password exactly as login will verify it.
-"""
+here hashes its password the way login verifies it."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from notes_api.auth.tokens import split_roles
 from notes_api.config import Settings, describe_settings_error, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
+from notes_api.metrics_files import metrics_directory
 from notes_api.observability import configure_logging
 from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
 from notes_api.server import uvicorn_limits
@@ -90,7 +90,8 @@ def serve(
     """Serve the API with uvicorn.
 
     Logging is ours (LOG_FORMAT, LOG_LEVEL), the access log the application's middleware;
-    limits and graceful shutdown (SIGTERM) are in notes_api.server.
+    limits and graceful shutdown (SIGTERM) are in notes_api.server. Several workers count
+    metrics in a directory emptied here (`metrics_files`).
     """
     import uvicorn
 
@@ -98,19 +99,21 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     if warning := preflight.serve_warning(settings.database_url):
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
-    uvicorn.run(
-        "notes_api.main:app",
-        host=host,
-        port=port,
-        workers=None if reload else (workers or settings.web_concurrency),
-        reload=reload,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        **uvicorn_limits(),
-    )
+    worker_count = None if reload else (workers or settings.web_concurrency)
+    with metrics_directory(worker_count or 1):
+        uvicorn.run(
+            "notes_api.main:app",
+            host=host,
+            port=port,
+            workers=worker_count,
+            reload=reload,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            **uvicorn_limits(),
+        )
 
 
 @cli.command()
@@ -148,11 +151,9 @@ def create_user(
     ] = False,
 ) -> None:
     """Create a user (the password is prompted for, or read from stdin)."""
+    password = _read_password(password_stdin)
     payload = _user_payload(
-        username=username,
-        email=email,
-        password=_read_password(password_stdin),
-        roles=split_roles(roles),
+        username=username, email=email, password=password, roles=split_roles(roles)
     )
     user = run_with_session(
         lambda db: service.create_user(

@@ -59,7 +59,7 @@ def compose() -> dict[str, Any]:
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
-    env = service["environment"]
+    env = service.get("environment", {})
     assert isinstance(env, dict), "use the mapping form, so each key is checked by name"
     return {key: str(value) for key, value in env.items()}
 

@@ -126,10 +126,16 @@ def test_with_a_domain_the_proxy_serves_that_name_only(caddy: str) -> None:
 
 
 def test_only_the_proxy_publishes_ports(compose: dict[str, Any]) -> None:
-    published = {name for name, service in compose["services"].items() if service.get("ports")}
-    assert published == {"proxy"}
+    """Of the services `docker compose up` starts; the observability profile's UIs
+    (Prometheus, Grafana) are published too, on loopback unless an operator says otherwise."""
+    services = compose["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    default = {name for name in published if not services[name].get("profiles")}
+    assert default == {"proxy"}
     resolved = interpolate(compose, SECRETS)
     assert resolved["services"]["proxy"]["ports"] == ["127.0.0.1:8000:80", "127.0.0.1:8443:443"]
+    for name in published - default:
+        assert all(port.startswith("127.0.0.1:") for port in resolved["services"][name]["ports"])
 
 
 def test_the_api_trusts_forwarded_addresses_from_the_proxy_alone(compose: dict[str, Any]) -> None:
