@@ -40,6 +40,8 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/docs"): PUBLIC_GET,
     ("GET", "/docs/oauth2-redirect"): PUBLIC_GET,
     ("GET", "/redoc"): PUBLIC_GET,
+    ("GET", "/.well-known/jwks.json"): PUBLIC_GET,
+    ("GET", "/.well-known/oauth-authorization-server"): PUBLIC_GET,
     ("POST", "/token"): Case((400, 400, 400, 400), data={"username": "x", "password": "y"}),
     ("POST", "/token/revoke"): Case((200, 200, 200, 200), data={"token": "unknown"}),
     ("POST", "/signup"): Case(

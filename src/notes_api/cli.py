@@ -6,11 +6,9 @@ here hashes its password exactly as login will verify it.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -19,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
-from notes_api.config import Settings, get_settings
-from notes_api.database import create_app_engine, create_session_factory
-from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
+from notes_api.command_line import fail, first_error, load_settings, run_with_session
+from notes_api.exceptions import ConflictError, is_database_unavailable
+from notes_api.keys_cli import check_signing_keys, keys_cli
 from notes_api.observability import configure_logging
-from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
+from notes_api.schema_migrations import head_revision, upgrade_to_head
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
 
@@ -32,52 +30,13 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+cli.add_typer(keys_cli, name="keys")
 
-Result = TypeVar("Result")
 ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
 DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
 RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
 GRACEFUL_SHUTDOWN_SECONDS = 30
 """Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=1)
-
-
-def load_settings() -> Settings:
-    """The settings, or a one-line refusal instead of a traceback (a container's first log)."""
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        raise fail(f"invalid settings: {_first_error(exc)}") from None
-
-
-def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
-    """Run one unit of work against the configured, migrated database."""
-    database_url = load_settings().database_url
-
-    async def main() -> Result:
-        engine = create_app_engine(database_url, pool_size=1)
-        try:
-            async with engine.connect() as connection:
-                revision = await connection.run_sync(current_revision)
-            if revision != head_revision():
-                raise fail("the database schema is not up to date: run `notes-api migrate`")
-            async with create_session_factory(engine)() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        raise fail(exc.detail) from None
-    except Exception as exc:
-        if is_database_unavailable(exc):
-            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
-        raise
 
 
 @cli.command()
@@ -97,6 +56,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+    check_signing_keys(settings)
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "notes_api.main:app",
@@ -211,13 +171,7 @@ def _user_payload(username: str, email: str | None, password: str, roles: list[s
     try:
         return UserCreate(username=username, email=email, password=password, roles=roles)
     except ValidationError as exc:
-        raise fail(str(exc).splitlines()[0] + ": " + _first_error(exc)) from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}" if location else first["msg"]
+        raise fail(str(exc).splitlines()[0] + ": " + first_error(exc)) from None
 
 
 def _roles(names: list[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -21,6 +22,9 @@ MIN_SECRET_BYTES = 32
 MIN_SECRET_BYTES_BY_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
 """RFC 7518 section 3.2: an HMAC key at least as long as the hash output."""
 DEV_SECRET_FILE = Path(".jwt-secret")
+DEV_PRIVATE_KEY_FILE = ".jwt-private-key-{algorithm}.pem"
+"""Where development mode keeps its generated private key (git-ignored), one per algorithm."""
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256")
 """Where development mode keeps its generated key (git-ignored), so restarts and workers agree."""
 
 PLACEHOLDER_SECRET_MARKERS = ("changeme", "changethis", "replaceme", "placeholder", "example")
@@ -56,7 +60,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     jwt_secret_key: SecretStr | None = None
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "EdDSA", "ES256"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    """PEM private key that signs, for EdDSA (Ed25519) and ES256 (P-256)."""
+    jwt_published_key_files: Annotated[list[Path], NoDecode] = []
+    """More public keys that verify and are published: the next key and the previous one."""
+    public_url: str = "http://127.0.0.1:8000"
+    """Where clients reach this service; discovery metadata builds its URLs from it."""
     jwt_issuer: str = "notes-api"
     jwt_audience: str = "notes-api"
     access_token_expire_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -75,7 +85,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
 
-    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
+    @field_validator(
+        "cors_origins", "forwarded_allow_ips", "jwt_published_key_files", mode="before"
+    )
     @classmethod
     def _parse_csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -88,8 +100,28 @@ class Settings(BaseSettings):
                 ip_network(item, strict=False)
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise SettingsError("PUBLIC_URL must be an http:// or https:// URL without query")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
+        asymmetric = self.jwt_algorithm in ASYMMETRIC_ALGORITHMS
+        if asymmetric and self.app_env == "production" and self.jwt_private_key_file is None:
+            raise SettingsError(
+                f"JWT_PRIVATE_KEY_FILE is required when JWT_ALGORITHM={self.jwt_algorithm} "
+                "and APP_ENV=production (make one with `notes-api keys generate FILE`)"
+            )
+        if not asymmetric and (self.jwt_private_key_file or self.jwt_published_key_files):
+            raise SettingsError(
+                f"JWT_PRIVATE_KEY_FILE and JWT_PUBLISHED_KEY_FILES need JWT_ALGORITHM=EdDSA or "
+                f"ES256; {self.jwt_algorithm} signs with JWT_SECRET_KEY"
+            )
+        if asymmetric:
+            return self
         if self.jwt_secret_key is not None:
             check_secret_strength(self.jwt_secret_key.get_secret_value(), self.jwt_algorithm)
         if self.app_env == "production":
@@ -103,8 +135,8 @@ class Settings(BaseSettings):
                     "JWT_SECRET_KEY looks like a placeholder, not a generated key; "
                     "set it to the output of `openssl rand -hex 32`"
                 )
-            if "*" in self.cors_origins:
-                raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
+        if self.app_env == "production" and "*" in self.cors_origins:
+            raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
         return self
 
     def signing_key(self) -> str:
@@ -112,6 +144,12 @@ class Settings(BaseSettings):
         if self.jwt_secret_key is not None:
             return self.jwt_secret_key.get_secret_value()
         return _development_secret(DEV_SECRET_FILE)
+
+    def private_key_file(self) -> Path:
+        """The signing key's file: configured, or in development one created once on disk."""
+        if self.jwt_private_key_file is not None:
+            return self.jwt_private_key_file
+        return Path(DEV_PRIVATE_KEY_FILE.format(algorithm=self.jwt_algorithm.lower()))
 
 
 def check_secret_strength(secret: str, algorithm: str) -> None:
@@ -131,24 +169,29 @@ def is_placeholder_secret(secret: str) -> bool:
 
 @lru_cache(maxsize=4)
 def _development_secret(path: Path) -> str:
-    """Read the development key, creating it if no process has yet.
+    create_once(path, lambda: secrets.token_urlsafe(48).encode())
+    return path.read_text().strip()
 
-    The key is written to a private temporary file and hard-linked into place,
+
+def create_once(path: Path, content: Callable[[], bytes]) -> None:
+    """Create a private file (mode 600) unless it exists: development's generated keys.
+
+    The content is written to a private temporary file and hard-linked into place,
     which fails if the file exists: concurrent workers never see a half-written
     key, and all of them end up with the one that won.
     """
-    if not path.exists():
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    return path.read_text().strip()
+    if path.exists():
+        return
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
 
 
 @lru_cache

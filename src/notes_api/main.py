@@ -13,6 +13,7 @@ from notes_api import __version__, observability
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
+from notes_api.discovery import router as discovery_router
 from notes_api.docs import install_docs
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
@@ -86,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    add_routes(app, [health_router, sessions_router, users_router, notes_router, audit_router])
+    routers = [health_router, sessions_router, users_router, notes_router, audit_router]
+    add_routes(app, [*routers, discovery_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

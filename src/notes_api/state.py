@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
+from notes_api.auth.keys import signing_material
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import (
@@ -45,7 +46,7 @@ def build_state(settings: Settings) -> AppState:
     state.pool_gate = gate
     state.reader = Reader(engine, gate)
     state.token_codec = AccessTokenCodec(
-        key=settings.signing_key(),
+        key=signing_material(settings),
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

@@ -17,6 +17,8 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict
 
+from notes_api.auth.keys import FORBIDDEN_HEADERS, KeyRing, PublicKey
+
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - the `type` claim value, not a secret
 REQUIRED_CLAIMS = ("sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud")
 CLOCK_SKEW_LEEWAY_SECONDS = 5
@@ -49,7 +51,8 @@ def split_roles(roles: str) -> list[str]:
 class AccessTokenCodec:
     """Signs and verifies access tokens with one key, one algorithm, one issuer and audience."""
 
-    key: str
+    key: str | KeyRing
+    """The HMAC secret (HS256/384/512), or the key ring of an asymmetric algorithm."""
     algorithm: str
     issuer: str
     audience: str
@@ -68,13 +71,18 @@ class AccessTokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
         }
+        if isinstance(self.key, KeyRing):
+            ring = self.key
+            return jwt.encode(
+                claims, ring.private_key, algorithm=self.algorithm, headers={"kid": ring.kid}
+            )
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
     def decode(self, token: str) -> TokenData:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.key,
+                self._verification_key(token),
                 algorithms=[self.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
@@ -89,6 +97,25 @@ class AccessTokenCodec:
         if type(user_id) is not int or not isinstance(username, str) or not isinstance(roles, str):
             raise InvalidTokenError("malformed claims")
         return TokenData(id=user_id, username=username, roles=split_roles(roles))
+
+    def _verification_key(self, token: str) -> str | PublicKey:
+        """The key for this token, chosen by its `kid` among the published ones only.
+
+        The `alg` is checked here and again by `jwt.decode`, which is given only the
+        configured algorithm: an HS256 token is never checked against a public key.
+        """
+        header = jwt.get_unverified_header(token)
+        if not FORBIDDEN_HEADERS.isdisjoint(header):
+            raise InvalidTokenError("the token names its own key (jku, x5u, jwk or x5c)")
+        if header.get("alg") != self.algorithm:
+            raise InvalidTokenError("unexpected alg")
+        if isinstance(self.key, str):
+            return self.key
+        kid = header.get("kid")
+        key = self.key.public_keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidTokenError("unknown kid")
+        return key
 
 
 def new_refresh_token() -> str:
