@@ -63,6 +63,10 @@ TABLE: dict[tuple[str, str], Case] = {
     ("PUT", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("DELETE", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("GET", "/audit"): Case((*ADMIN_ONLY, 200)),
+    ("POST", "/account/tokens"): Case((401, 201, 201, 201), json={"name": "script"}),
+    ("GET", "/account/tokens"): Case((401, 200, 200, 200)),
+    # The admin's own token: everyone else's is 404, never 403.
+    ("DELETE", "/account/tokens/{token_id}"): Case((401, 404, 404, 204)),
 }
 
 
@@ -101,7 +105,8 @@ def fill_path(client: TestClient, make_user: MakeUser, callers: dict[str, dict[s
         role = f"temp{note['id']}"
         client.post("/roles", json={"name": role}, headers=admin)
         target = make_user(roles=["user", role])
-        return path.format(note_id=note["id"], user_id=target.id, name=role)
+        token = client.post("/account/tokens", json={"name": "t"}, headers=admin).json()
+        return path.format(note_id=note["id"], user_id=target.id, name=role, token_id=token["id"])
 
     return fill
 

@@ -21,6 +21,7 @@ from notes_api.command_line import fail, first_error, load_settings, run_with_se
 from notes_api.exceptions import ConflictError, is_database_unavailable
 from notes_api.keys_cli import check_signing_keys, keys_cli
 from notes_api.observability import configure_logging
+from notes_api.personal_tokens.commands import create_token
 from notes_api.schema_migrations import head_revision, upgrade_to_head
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
@@ -31,6 +32,7 @@ cli = typer.Typer(
     add_completion=False,
 )
 cli.add_typer(keys_cli, name="keys")
+cli.command("create-token")(create_token)
 
 ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
 DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}

@@ -81,12 +81,19 @@ class Settings(BaseSettings):
     forwarded_allow_ips: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     """Proxy addresses whose X-Forwarded-For is trusted (uvicorn's --forwarded-allow-ips)."""
 
+    mfa_required_roles: Annotated[list[str], NoDecode] = []
+    """Roles that count only for tokens whose login used a second factor (`otp` in amr)."""
+
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
 
     @field_validator(
-        "cors_origins", "forwarded_allow_ips", "jwt_published_key_files", mode="before"
+        "cors_origins",
+        "forwarded_allow_ips",
+        "jwt_published_key_files",
+        "mfa_required_roles",
+        mode="before",
     )
     @classmethod
     def _parse_csv(cls, value: object) -> object:

@@ -18,6 +18,8 @@ from notes_api.docs import install_docs
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
+from notes_api.personal_tokens.router import router as personal_tokens_router
+from notes_api.personal_tokens.service import PersonalTokens
 from notes_api.route_policy import guard_and_document_routes
 from notes_api.security_headers import SecurityHeadersMiddleware
 from notes_api.sessions.router import TOKEN_PATHS
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
     state = build_state(settings)
+    state.personal_tokens = PersonalTokens(state.reader)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
     routers = [health_router, sessions_router, users_router, notes_router, audit_router]
-    add_routes(app, [*routers, discovery_router])
+    add_routes(app, [*routers, discovery_router, personal_tokens_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from notes_api.auth.keys import signing_material
+from notes_api.auth.personal_tokens import PersonalTokenVerifier
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import (
@@ -34,6 +35,9 @@ class AppState(State):
     token_codec: AccessTokenCodec
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
+    personal_tokens: PersonalTokenVerifier
+    """Set by `create_app`: checking a personal token needs the users' tables, which the
+    identity core (and so this module, which it imports) does not import."""
 
 
 def build_state(settings: Settings) -> AppState:

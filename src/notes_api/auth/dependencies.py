@@ -2,19 +2,27 @@
 
 Errors follow RFC 6750 section 3: 401 with `WWW-Authenticate: Bearer` when no
 token is sent, with `error="invalid_token"` when the token is unusable.
+
+A JWT is verified with the key alone. A personal access token (`nap_...`, told
+apart by its prefix, so JWT requests never wait for the database) is looked up
+through the application's `PersonalTokenVerifier`, and refused on `/account`:
+it may not manage credentials or make tokens.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from notes_api.auth.personal_tokens import is_personal_token
 from notes_api.auth.tokens import InvalidTokenError, TokenData
-from notes_api.dependencies import Codec
+from notes_api.dependencies import Codec, app_state
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+ACCOUNT_PATH = "/account"
 
 
 def not_authenticated() -> HTTPException:
@@ -33,16 +41,41 @@ def invalid_token() -> HTTPException:
     )
 
 
+def personal_token_refused() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_403_FORBIDDEN,
+        detail="A personal access token cannot manage the account; log in instead",
+        headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+    )
+
+
+def is_account_path(path: str) -> bool:
+    return path == ACCOUNT_PATH or path.startswith(ACCOUNT_PATH + "/")
+
+
 async def get_token_data(
+    request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     codec: Codec,
 ) -> TokenData:
     if token is None:
         raise not_authenticated()
+    if is_personal_token(token):
+        return await _personal_token_data(request, token)
     try:
         return codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
+
+
+async def _personal_token_data(request: Request, token: str) -> TokenData:
+    try:
+        data = await app_state(request).personal_tokens.verify(token)
+    except InvalidTokenError:
+        raise invalid_token() from None
+    if is_account_path(request.url.path):
+        raise personal_token_refused()
+    return data
 
 
 CurrentToken = Annotated[TokenData, Depends(get_token_data)]

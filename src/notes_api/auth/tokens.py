@@ -37,6 +37,14 @@ class TokenData(BaseModel):
     id: int
     username: str
     roles: list[str]
+    session_id: str | None = None
+    """The `sid` of the session (login) the token belongs to; None for a personal token."""
+    amr: list[str] = []
+    """How the user authenticated at login (RFC 8176): `["pwd"]` or `["pwd", "otp"]`."""
+    issued_at: float = 0.0
+    """`iat`, in seconds since the epoch: compared with the user's revocation cut-off."""
+    via_personal_token: bool = False
+    """True when the caller presented a personal access token instead of a JWT."""
 
 
 def join_roles(roles: list[str]) -> str:
