@@ -88,7 +88,7 @@ class AccessTokenCodec:
 
     def decode(self, token: str) -> TokenData:
         try:
-            claims: dict[str, Any] = jwt.decode(
+            decoded = jwt.decode_complete(
                 token,
                 self._verification_key(token),
                 algorithms=[self.algorithm],
@@ -99,6 +99,9 @@ class AccessTokenCodec:
             )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(str(exc)) from exc
+        if not FORBIDDEN_HEADERS.isdisjoint(decoded["header"]):
+            raise InvalidTokenError("the token names its own key (jku, x5u, jwk or x5c)")
+        claims: dict[str, Any] = decoded["payload"]
         if claims["type"] != ACCESS_TOKEN_TYPE:
             raise InvalidTokenError("not an access token")
         user_id, username, roles = claims["id"], claims["sub"], claims["roles"]
@@ -107,18 +110,17 @@ class AccessTokenCodec:
         return TokenData(id=user_id, username=username, roles=split_roles(roles))
 
     def _verification_key(self, token: str) -> str | PublicKey:
-        """The key for this token, chosen by its `kid` among the published ones only.
+        """The key for this token: the HMAC secret, or the published key of its `kid`.
 
-        The `alg` is checked here and again by `jwt.decode`, which is given only the
-        configured algorithm: an HS256 token is never checked against a public key.
+        `jwt.decode_complete` is given only the configured algorithm, so an HS256 token
+        is never checked against a public key. An HMAC token's header is read once, by
+        PyJWT: this path stays as cheap as before asymmetric keys existed.
         """
-        header = jwt.get_unverified_header(token)
-        if not FORBIDDEN_HEADERS.isdisjoint(header):
-            raise InvalidTokenError("the token names its own key (jku, x5u, jwk or x5c)")
-        if header.get("alg") != self.algorithm:
-            raise InvalidTokenError("unexpected alg")
         if isinstance(self.key, str):
             return self.key
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != self.algorithm:
+            raise InvalidTokenError("unexpected alg")
         kid = header.get("kid")
         key = self.key.public_keys.get(kid) if isinstance(kid, str) else None
         if key is None:
