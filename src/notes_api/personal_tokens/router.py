@@ -6,6 +6,8 @@ may not (the bearer dependency answers 403 on `/account`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Response, status
 
 from notes_api.auth.authorize import authenticated
@@ -23,6 +25,9 @@ from notes_api.validation import DatabaseId
 
 router = APIRouter(tags=["account"])
 
+PERSONAL_TOKEN_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "A personal access token cannot manage tokens"}
+}
 INSUFFICIENT_AUTHENTICATION = 'Bearer error="insufficient_user_authentication"'
 """RFC 9470: log in again with a second factor, then try again."""
 
@@ -31,7 +36,7 @@ INSUFFICIENT_AUTHENTICATION = 'Bearer error="insufficient_user_authentication"'
     "/account/tokens",
     status_code=201,
     response_model=PersonalTokenCreated,
-    responses={422: {"description": "A role the caller does not hold"}},
+    responses={**PERSONAL_TOKEN_REFUSED, 422: {"description": "A role the caller does not hold"}},
     summary="Create a personal access token (shown once)",
 )
 @authenticated
@@ -66,6 +71,7 @@ async def create_token(
 @router.get(
     "/account/tokens",
     response_model=list[PersonalTokenRead],
+    responses=PERSONAL_TOKEN_REFUSED,
     summary="The caller's personal access tokens, newest first, without their secrets",
 )
 @authenticated
@@ -80,7 +86,7 @@ async def list_tokens(
 @router.delete(
     "/account/tokens/{token_id}",
     status_code=204,
-    responses={404: {"description": "No such token of the caller's"}},
+    responses={**PERSONAL_TOKEN_REFUSED, 404: {"description": "No such token of the caller's"}},
     summary="Delete one of the caller's personal access tokens",
 )
 @authenticated
