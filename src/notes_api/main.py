@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
     state = build_state(settings)
-    state.personal_tokens = PersonalTokens(state.reader)
+    state.personal_tokens = PersonalTokens(state.reader, frozenset(settings.mfa_required_roles))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, select, update
 
+from notes_api.main import create_app
 from notes_api.personal_tokens.models import PersonalAccessToken
 from notes_api.users.models import Role, User, user_roles
 from tests import conftest
@@ -263,8 +264,6 @@ def test_creating_and_deleting_are_audited_without_the_token(
 def test_mfa_required_roles_need_a_second_factor_to_go_into_a_token(
     database_url: str, make_user: MakeUser
 ) -> None:
-    from notes_api.main import create_app
-
     user = make_user(roles=["user", "admin"])
     settings = make_settings(database_url, mfa_required_roles="admin")
     with TestClient(create_app(settings)) as client:
@@ -278,3 +277,16 @@ def test_mfa_required_roles_need_a_second_factor_to_go_into_a_token(
     assert asked.headers["www-authenticate"] == 'Bearer error="insufficient_user_authentication"'
     assert by_default.status_code == 201
     assert by_default.json()["roles"] == ["user"]
+
+
+def test_a_role_made_mfa_required_later_stops_counting_for_a_password_only_token(
+    database_url: str, make_user: MakeUser, create: Create
+) -> None:
+    made_before = create(roles=["user", "admin"])  # MFA_REQUIRED_ROLES empty: allowed
+    settings = make_settings(database_url, mfa_required_roles="admin")
+    with TestClient(create_app(settings)) as client:
+        me = client.get("/identify/me", headers=pat(made_before))
+        users = client.get("/users", headers=pat(made_before))
+
+    assert me.json()["roles"] == ["user"]
+    assert users.status_code == 403

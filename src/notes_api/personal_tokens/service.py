@@ -156,8 +156,9 @@ owner holds now."""
 class PersonalTokens:
     """Checks personal tokens for the bearer dependency (a `PersonalTokenVerifier`)."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, mfa_required_roles: frozenset[str]) -> None:
         self.reader = reader
+        self.mfa_required_roles = mfa_required_roles
 
     async def verify(self, token: str) -> TokenData:
         if not is_well_formed(token):
@@ -171,13 +172,17 @@ class PersonalTokens:
         if as_utc(row.expires_at) <= now:
             raise InvalidTokenError("personal token expired")
         held = {r.held_role for r in rows}
+        amr = split_roles(row.amr)
+        if SECOND_FACTOR_METHOD not in amr:
+            # A role added to MFA_REQUIRED_ROLES after the token was made stops counting.
+            held -= self.mfa_required_roles
         if row.last_used_at is None or as_utc(row.last_used_at) <= now - LAST_USED_GRANULARITY:
             await self._touch(row.id, now)
         return TokenData(
             id=row.user_id,
             username=row.username,
             roles=[role for role in split_roles(row.roles) if role in held],
-            amr=split_roles(row.amr),
+            amr=amr,
             via_personal_token=True,
         )
 
