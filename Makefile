@@ -130,4 +130,4 @@ soak: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench --soak-only $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV)-lowest $(TOOLS) mutants .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret
+	rm -rf $(VENV) $(VENV)-lowest $(TOOLS) mutants .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret .jwt-private-key-*.pem

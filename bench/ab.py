@@ -49,7 +49,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 @contextmanager
 def exported_src(revision: str) -> Iterator[Path]:
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "src", "migrations"],
+        ["git", "archive", "--format=tar", revision, "src", "migrations", "web"],
         capture_output=True,
         check=True,
         cwd=servers.REPO_ROOT,

@@ -24,12 +24,18 @@ def free_port() -> int:
 
 
 def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    wait_for_health(base_url, process, timeout, path="/readyz")
+
+
+def wait_for_health(
+    base_url: str, process: subprocess.Popen[bytes], timeout: float = 30, path: str = "/healthz"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            if httpx2.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+            if httpx2.get(f"{base_url}{path}", timeout=1).status_code == 200:
                 return
         except httpx2.TransportError:
             pass
@@ -38,9 +44,9 @@ def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], timeout: f
 
 
 @contextmanager
-def running_server(env: dict[str, str], *args: str) -> Iterator[str]:
-    """`notes-api serve` on a free port with `env` added; yields its base URL."""
-    port = free_port()
+def running_server(env: dict[str, str], *args: str, port: int | None = None) -> Iterator[str]:
+    """`notes-api serve` on `port` (default: a free one) with `env` added; yields its base URL."""
+    port = port or free_port()
     process = subprocess.Popen(
         [NOTES_API, "serve", "--port", str(port), *args],
         env={**os.environ, **env},

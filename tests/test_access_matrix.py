@@ -40,6 +40,8 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/docs"): PUBLIC_GET,
     ("GET", "/docs/oauth2-redirect"): PUBLIC_GET,
     ("GET", "/redoc"): PUBLIC_GET,
+    ("GET", "/.well-known/jwks.json"): PUBLIC_GET,
+    ("GET", "/.well-known/oauth-authorization-server"): PUBLIC_GET,
     ("POST", "/token"): Case((400, 400, 400, 400), data={"username": "x", "password": "y"}),
     ("POST", "/token/revoke"): Case((200, 200, 200, 200), data={"token": "unknown"}),
     ("POST", "/signup"): Case(
@@ -62,6 +64,10 @@ TABLE: dict[tuple[str, str], Case] = {
     ("DELETE", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("GET", "/audit"): Case((*ADMIN_ONLY, 200)),
     ("GET", "/metrics"): Case((*ADMIN_ONLY, 200)),  # and the `metrics` role: tests/operations
+    ("POST", "/account/tokens"): Case((401, 201, 201, 201), json={"name": "script"}),
+    ("GET", "/account/tokens"): Case((401, 200, 200, 200)),
+    # The admin's own token: everyone else's is 404, never 403.
+    ("DELETE", "/account/tokens/{token_id}"): Case((401, 404, 404, 204)),
 }
 
 
@@ -100,7 +106,8 @@ def fill_path(client: TestClient, make_user: MakeUser, callers: dict[str, dict[s
         role = f"temp{note['id']}"
         client.post("/roles", json={"name": role}, headers=admin)
         target = make_user(roles=["user", role])
-        return path.format(note_id=note["id"], user_id=target.id, name=role)
+        token = client.post("/account/tokens", json={"name": "t"}, headers=admin).json()
+        return path.format(note_id=note["id"], user_id=target.id, name=role, token_id=token["id"])
 
     return fill
 

@@ -46,7 +46,11 @@ def test_booleans_accept_the_usual_spellings(written: str) -> None:
         ("log_level", "loud", "LOG_LEVEL must be one of 'DEBUG', 'INFO', 'WARNING'"),
         ("log_format", "xml", "LOG_FORMAT must be one of 'text' or 'json'"),
         ("app_env", "staging", "APP_ENV must be one of 'development' or 'production'"),
-        ("jwt_algorithm", "none", "JWT_ALGORITHM must be one of 'HS256', 'HS384' or 'HS512'"),
+        (
+            "jwt_algorithm",
+            "none",
+            "JWT_ALGORITHM must be one of 'HS256', 'HS384', 'HS512', 'EdDSA' or 'ES256'",
+        ),
         ("access_token_expire_minutes", "soon", "ACCESS_TOKEN_EXPIRE_MINUTES: Input should"),
     ],
 )

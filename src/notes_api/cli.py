@@ -5,11 +5,9 @@ here hashes its password the way login verifies it."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -19,12 +17,13 @@ from notes_api import __version__, preflight
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
-from notes_api.config import Settings, describe_settings_error, get_settings
-from notes_api.database import create_app_engine, create_session_factory
-from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
+from notes_api.command_line import fail, first_error, load_settings, run_with_session
+from notes_api.exceptions import ConflictError
+from notes_api.keys_cli import check_signing_keys, keys_cli
 from notes_api.metrics_files import metrics_directory
 from notes_api.observability import configure_logging
-from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
+from notes_api.personal_tokens.commands import create_token
+from notes_api.schema_migrations import head_revision, upgrade_to_head
 from notes_api.server import uvicorn_limits
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
@@ -34,50 +33,12 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+cli.add_typer(keys_cli, name="keys")
+cli.command("create-token")(create_token)
 
-Result = TypeVar("Result")
 ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
 DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
 RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=1)
-
-
-def load_settings() -> Settings:
-    """The settings, or a one-line refusal instead of a traceback (a container's first log)."""
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        raise fail(f"invalid settings: {describe_settings_error(exc)}") from None
-
-
-def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
-    """Run one unit of work against the configured, migrated database."""
-    database_url = load_settings().database_url
-
-    async def main() -> Result:
-        engine = create_app_engine(database_url, pool_size=1)
-        try:
-            async with engine.connect() as connection:
-                status = preflight.status_of(await connection.run_sync(current_revision))
-            if status.state is not preflight.SchemaState.AT_HEAD:
-                raise fail(status.message)
-            async with create_session_factory(engine)() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except DomainError as exc:
-        raise fail(exc.detail) from None
-    except Exception as exc:
-        if is_database_unavailable(exc):
-            raise fail(preflight.unreachable_message(exc, database_url)) from None
-        raise
 
 
 @cli.command()
@@ -96,6 +57,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+    check_signing_keys(settings)
     configure_logging(settings.log_level, settings.log_format)
     if warning := preflight.serve_warning(settings.database_url):
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
@@ -212,13 +174,7 @@ def _user_payload(username: str, email: str | None, password: str, roles: list[s
     try:
         return UserCreate(username=username, email=email, password=password, roles=roles)
     except ValidationError as exc:
-        raise fail(str(exc).splitlines()[0] + ": " + _first_error(exc)) from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}" if location else first["msg"]
+        raise fail(str(exc).splitlines()[0] + ": " + first_error(exc)) from None
 
 
 def _roles(names: list[str]) -> str:

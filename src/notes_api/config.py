@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -19,6 +20,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+DEV_PRIVATE_KEY_FILE = ".jwt-private-key-{algorithm}.pem"
+"""Where development mode keeps its generated private key (git-ignored), one per algorithm."""
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256")
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", *ASYMMETRIC_ALGORITHMS)
 MIN_SECRET_BYTES = 32
 MIN_SECRET_BYTES_BY_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
 """RFC 7518 section 3.2: an HMAC key at least as long as the hash output."""
@@ -64,7 +69,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     jwt_secret_key: SecretStr | None = None
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "EdDSA", "ES256"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    """PEM private key that signs, for EdDSA (Ed25519) and ES256 (P-256)."""
+    jwt_published_key_files: Annotated[list[Path], NoDecode] = []
+    """More public keys that verify and are published: the next key and the previous one."""
+    public_url: str = "http://127.0.0.1:8000"
+    """Where clients reach this service; discovery metadata builds its URLs from it."""
     jwt_issuer: str = "notes-api"
     jwt_audience: str = "notes-api"
     access_token_expire_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -83,6 +94,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
 
+    mfa_required_roles: Annotated[list[str], NoDecode] = []
+    """Roles that count only for tokens whose login used a second factor (`otp` in amr)."""
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
@@ -98,18 +112,32 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("log_level", "jwt_algorithm", mode="before")
+    @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case(cls, value: object) -> object:
         # Written as users write them elsewhere: uvicorn and logging take `info` and `INFO`.
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("jwt_algorithm", mode="before")
+    @classmethod
+    def _algorithm_spelling(cls, value: object) -> object:
+        # `hs256` and `eddsa` as well: the JOSE names, whatever the case they were typed in.
+        if isinstance(value, str):
+            return {name.upper(): name for name in JWT_ALGORITHMS}.get(value.strip().upper(), value)
+        return value
 
     @field_validator("app_env", "log_format", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
+    @field_validator(
+        "cors_origins",
+        "forwarded_allow_ips",
+        "jwt_published_key_files",
+        "mfa_required_roles",
+        mode="before",
+    )
     @classmethod
     def _parse_csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -122,8 +150,30 @@ class Settings(BaseSettings):
                 ip_network(item, strict=False)
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise SettingsError("PUBLIC_URL must be an http:// or https:// URL without query")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
+        if self.app_env == "production" and "*" in self.cors_origins:
+            raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
+        asymmetric = self.jwt_algorithm in ASYMMETRIC_ALGORITHMS
+        if asymmetric and self.app_env == "production" and self.jwt_private_key_file is None:
+            raise SettingsError(
+                f"JWT_PRIVATE_KEY_FILE is required when JWT_ALGORITHM={self.jwt_algorithm} "
+                "and APP_ENV=production (make one with `notes-api keys generate FILE`)"
+            )
+        if not asymmetric and (self.jwt_private_key_file or self.jwt_published_key_files):
+            raise SettingsError(
+                f"JWT_PRIVATE_KEY_FILE and JWT_PUBLISHED_KEY_FILES need JWT_ALGORITHM=EdDSA or "
+                f"ES256; {self.jwt_algorithm} signs with JWT_SECRET_KEY"
+            )
+        if asymmetric:
+            return self
         if self.jwt_secret_key is not None:
             check_secret_strength(self.jwt_secret_key.get_secret_value(), self.jwt_algorithm)
             # In every mode: a copied example key lets anyone who read the docs mint tokens,
@@ -134,14 +184,11 @@ class Settings(BaseSettings):
                     "set it to the output of `openssl rand -hex 32`"
                     + ("" if self.app_env == "production" else ", or remove it in development")
                 )
-        if self.app_env == "production":
-            if self.jwt_secret_key is None:
-                raise SettingsError(
-                    "JWT_SECRET_KEY is required when APP_ENV=production "
-                    f"(at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`)"
-                )
-            if "*" in self.cors_origins:
-                raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
+        if self.app_env == "production" and self.jwt_secret_key is None:
+            raise SettingsError(
+                "JWT_SECRET_KEY is required when APP_ENV=production "
+                f"(at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`)"
+            )
         return self
 
     def signing_key(self) -> str:
@@ -149,6 +196,12 @@ class Settings(BaseSettings):
         if self.jwt_secret_key is not None:
             return self.jwt_secret_key.get_secret_value()
         return _development_secret(DEV_SECRET_FILE)
+
+    def private_key_file(self) -> Path:
+        """The signing key's file: configured, or in development one created once on disk."""
+        if self.jwt_private_key_file is not None:
+            return self.jwt_private_key_file
+        return Path(DEV_PRIVATE_KEY_FILE.format(algorithm=self.jwt_algorithm.lower()))
 
 
 def describe_settings_error(exc: ValidationError) -> str:
@@ -181,24 +234,30 @@ def is_placeholder_secret(secret: str) -> bool:
 
 @lru_cache(maxsize=4)
 def _development_secret(path: Path) -> str:
-    """Read the development key, creating it if no process has yet.
+    """Read the development key, creating it if no process has yet."""
+    create_once(path, lambda: secrets.token_urlsafe(48).encode())
+    return path.read_text().strip()
 
-    The key is written to a private temporary file and hard-linked into place,
+
+def create_once(path: Path, content: Callable[[], bytes]) -> None:
+    """Create a private file (mode 600) unless it exists: development's generated keys.
+
+    The content is written to a private temporary file and hard-linked into place,
     which fails if the file exists: concurrent workers never see a half-written
     key, and all of them end up with the one that won.
     """
-    if not path.exists():
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    return path.read_text().strip()
+    if path.exists():
+        return
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
 
 
 @lru_cache

@@ -14,11 +14,14 @@ from notes_api import __version__, instrumentation, observability, tracing
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
+from notes_api.discovery import router as discovery_router
 from notes_api.docs import install_docs
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.metrics_endpoint import router as metrics_router
 from notes_api.notes.router import router as notes_router
+from notes_api.personal_tokens.router import router as personal_tokens_router
+from notes_api.personal_tokens.service import PersonalTokens
 from notes_api.route_policy import guard_and_document_routes
 from notes_api.security_headers import SecurityHeadersMiddleware
 from notes_api.sessions.revocation_feed import revocation_feed, running_feed
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
     state = build_state(settings)
+    state.personal_tokens = PersonalTokens(state.reader, frozenset(settings.mfa_required_roles))
     environ = tracing.environment()
     tracer_provider = (
         tracing.build_tracer_provider(environ) if tracing.tracing_requested(environ) else None
@@ -99,10 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    add_routes(
-        app,
-        [health_router, sessions_router, users_router, notes_router, audit_router, metrics_router],
-    )
+    routers = [health_router, sessions_router, users_router, notes_router, audit_router]
+    add_routes(app, [*routers, metrics_router, discovery_router, personal_tokens_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

@@ -3,6 +3,7 @@
 from notes_api.audit.models import AuditEvent
 from notes_api.database import Base
 from notes_api.notes.models import Note
+from notes_api.personal_tokens.models import PersonalAccessToken
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import Role, User, user_roles
@@ -12,6 +13,7 @@ __all__ = [
     "Base",
     "LoginSession",
     "Note",
+    "PersonalAccessToken",
     "RefreshToken",
     "Role",
     "User",

@@ -29,6 +29,8 @@ PUBLIC_PATHS = frozenset(
         "/docs/oauth2-redirect",
         "/redoc",
         "/docs/assets",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
     }
 )
 """Routes anyone may call. Every other route must be guarded by @authorize or @authenticated.

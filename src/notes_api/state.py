@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from notes_api import metrics
+from notes_api.auth.keys import signing_material
+from notes_api.auth.personal_tokens import PersonalTokenVerifier
 from notes_api.auth.revocation_cache import RevocationCache, cache_window
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
@@ -38,6 +40,9 @@ class AppState(State):
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
     sampler: Sampler
+    personal_tokens: PersonalTokenVerifier
+    """Set by `create_app`: checking a personal token needs the users' tables, which the
+    identity core (and so this module, which it imports) does not import."""
 
 
 def build_state(settings: Settings) -> AppState:
@@ -51,7 +56,7 @@ def build_state(settings: Settings) -> AppState:
     state.reader = Reader(engine, gate)
     access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
     state.token_codec = AccessTokenCodec(
-        key=settings.signing_key(),
+        key=signing_material(settings),
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,

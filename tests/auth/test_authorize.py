@@ -217,6 +217,8 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
         "/docs/oauth2-redirect",
         "/redoc",
         "/docs/assets",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
     } == PUBLIC_PATHS
 
 

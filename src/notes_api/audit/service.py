@@ -29,6 +29,8 @@ class AuditAction(StrEnum):
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 - an event name
+    PERSONAL_TOKEN_CREATED = "personal_token.created"  # noqa: S105 - an event name
+    PERSONAL_TOKEN_DELETED = "personal_token.deleted"  # noqa: S105 - an event name
 
 
 @dataclass(frozen=True)

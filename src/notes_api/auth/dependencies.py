@@ -5,20 +5,28 @@ token is sent, with `error="invalid_token"` when the token is unusable, its
 session has ended or its user's roles or status changed after it was issued
 (the worker's `RevocationCache`, no database read); 503 while the worker cannot
 tell whether the token was revoked.
+
+A JWT is verified with the key alone. A personal access token (`nap_...`, told
+apart by its prefix, so JWT requests never wait for the database) is looked up
+through the application's `PersonalTokenVerifier`, and refused on `/account`:
+it may not manage credentials or make tokens.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
+from notes_api.auth.personal_tokens import is_personal_token
 from notes_api.auth.revocation_cache import RevocationStateUnknownError, TokenRevokedError
 from notes_api.auth.tokens import InvalidTokenError, TokenData
-from notes_api.dependencies import Codec, Revocations
+from notes_api.dependencies import Codec, Revocations, app_state
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+ACCOUNT_PATH = "/account"
 
 
 def not_authenticated() -> HTTPException:
@@ -37,6 +45,18 @@ def invalid_token() -> HTTPException:
     )
 
 
+def personal_token_refused() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_403_FORBIDDEN,
+        detail="A personal access token cannot manage the account; log in instead",
+        headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+    )
+
+
+def is_account_path(path: str) -> bool:
+    return path == ACCOUNT_PATH or path.startswith(ACCOUNT_PATH + "/")
+
+
 def revocation_state_unknown() -> HTTPException:
     """The worker lost touch with the database's revocations (usually: the database is
     down), so it cannot vouch for any access token: the same 503 as a database outage."""
@@ -48,12 +68,15 @@ def revocation_state_unknown() -> HTTPException:
 
 
 async def get_token_data(
+    request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     codec: Codec,
     revocations: Revocations,
 ) -> TokenData:
     if token is None:
         raise not_authenticated()
+    if is_personal_token(token):
+        return await _personal_token_data(request, token)
     try:
         data = codec.decode(token)
     except InvalidTokenError:
@@ -64,6 +87,16 @@ async def get_token_data(
         raise invalid_token() from None
     except RevocationStateUnknownError:
         raise revocation_state_unknown() from None
+    return data
+
+
+async def _personal_token_data(request: Request, token: str) -> TokenData:
+    try:
+        data = await app_state(request).personal_tokens.verify(token)
+    except InvalidTokenError:
+        raise invalid_token() from None
+    if is_account_path(request.url.path):
+        raise personal_token_refused()
     return data
 
 

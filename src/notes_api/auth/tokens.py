@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict
 
+from notes_api.auth.keys import FORBIDDEN_HEADERS, KeyRing, PublicKey
 from notes_api.validation import DATABASE_INT_MAX
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - the `type` claim value, not a secret
@@ -70,7 +71,8 @@ def split_roles(roles: str) -> list[str]:
 class AccessTokenCodec:
     """Signs and verifies access tokens with one key, one algorithm, one issuer and audience."""
 
-    key: str
+    key: str | KeyRing
+    """The HMAC secret (HS256/384/512), or the key ring of an asymmetric algorithm."""
     algorithm: str
     issuer: str
     audience: str
@@ -102,15 +104,20 @@ class AccessTokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
         }
+        if isinstance(self.key, KeyRing):
+            ring = self.key
+            return jwt.encode(
+                claims, ring.private_key, algorithm=self.algorithm, headers={"kid": ring.kid}
+            )
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
     def decode(self, token: str) -> TokenData:
         if len(token) > MAX_ACCESS_TOKEN_LENGTH:
             raise InvalidTokenError("token too long")
         try:
-            claims: dict[str, Any] = jwt.decode(
+            decoded = jwt.decode_complete(
                 token,
-                self.key,
+                self._verification_key(token),
                 algorithms=[self.algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
@@ -119,6 +126,9 @@ class AccessTokenCodec:
             )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(str(exc)) from exc
+        if not FORBIDDEN_HEADERS.isdisjoint(decoded["header"]):
+            raise InvalidTokenError("the token names its own key (jku, x5u, jwk or x5c)")
+        claims: dict[str, Any] = decoded["payload"]
         if claims["type"] != ACCESS_TOKEN_TYPE:
             raise InvalidTokenError("not an access token")
         user_id, username, roles = claims["id"], claims["sub"], claims["roles"]
@@ -141,6 +151,24 @@ class AccessTokenCodec:
             amr=amr,
             issued_at=float(issued_at),
         )
+
+    def _verification_key(self, token: str) -> str | PublicKey:
+        """The key for this token: the HMAC secret, or the published key of its `kid`.
+
+        `jwt.decode_complete` is given only the configured algorithm, so an HS256 token
+        is never checked against a public key. An HMAC token's header is read once, by
+        PyJWT: this path stays as cheap as before asymmetric keys existed.
+        """
+        if isinstance(self.key, str):
+            return self.key
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != self.algorithm:
+            raise InvalidTokenError("unexpected alg")
+        kid = header.get("kid")
+        key = self.key.public_keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidTokenError("unknown kid")
+        return key
 
 
 def _is_method(value: object) -> bool:

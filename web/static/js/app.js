@@ -11,6 +11,7 @@ import { hideLogin, initLogin, showLogin } from "./views/login.js";
 // Importing a view module registers its view; the order of `nav` sets the menu.
 import "./views/notes.js";
 import "./views/account.js";
+import "./views/account-tokens.js";
 import "./views/admin.js";
 import "./views/audit.js";
 

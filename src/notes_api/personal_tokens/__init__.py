@@ -1,0 +1,1 @@
+"""Personal access tokens: credentials for scripts, CI jobs and Prometheus."""

@@ -1,0 +1,96 @@
+"""`POST/GET /account/tokens`, `DELETE /account/tokens/{token_id}`: the caller's personal tokens.
+
+Any valid access token may manage its owner's personal tokens; a personal token
+may not (the bearer dependency answers 403 on `/account`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from notes_api.auth.authorize import authenticated
+from notes_api.auth.dependencies import CurrentToken
+from notes_api.dependencies import AppSettings, DbSession
+from notes_api.personal_tokens import service
+from notes_api.personal_tokens.schemas import (
+    PersonalTokenCreate,
+    PersonalTokenCreated,
+    PersonalTokenRead,
+)
+from notes_api.request_context import CurrentActor
+from notes_api.sessions.schemas import NO_STORE
+from notes_api.validation import DatabaseId
+
+router = APIRouter(tags=["account"])
+
+PERSONAL_TOKEN_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "A personal access token cannot manage tokens"}
+}
+INSUFFICIENT_AUTHENTICATION = 'Bearer error="insufficient_user_authentication"'
+"""RFC 9470: log in again with a second factor, then try again."""
+
+
+@router.post(
+    "/account/tokens",
+    status_code=201,
+    response_model=PersonalTokenCreated,
+    responses={**PERSONAL_TOKEN_REFUSED, 422: {"description": "A role the caller does not hold"}},
+    summary="Create a personal access token (shown once)",
+)
+@authenticated
+async def create_token(
+    payload: PersonalTokenCreate,
+    response: Response,
+    db: DbSession,
+    token: CurrentToken,
+    actor: CurrentActor,
+    settings: AppSettings,
+) -> PersonalTokenCreated:
+    try:
+        row, secret = await service.create_token(
+            db, actor, token, payload, frozenset(settings.mfa_required_roles)
+        )
+    except service.RolesNotHeldError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"type": "value_error", "loc": ["body", "roles"], "msg": exc.detail}],
+        ) from None
+    except service.SecondFactorRequiredError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=exc.detail,
+            headers={"WWW-Authenticate": INSUFFICIENT_AUTHENTICATION},
+        ) from None
+    response.headers.update(NO_STORE)
+    created = PersonalTokenRead.model_validate(row, from_attributes=True)
+    return PersonalTokenCreated(**created.model_dump(), token=secret)
+
+
+@router.get(
+    "/account/tokens",
+    response_model=list[PersonalTokenRead],
+    responses=PERSONAL_TOKEN_REFUSED,
+    summary="The caller's personal access tokens, newest first, without their secrets",
+)
+@authenticated
+async def list_tokens(
+    response: Response, db: DbSession, token: CurrentToken
+) -> list[PersonalTokenRead]:
+    response.headers.update(NO_STORE)
+    rows = await service.list_tokens(db, token.id)
+    return [PersonalTokenRead.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.delete(
+    "/account/tokens/{token_id}",
+    status_code=204,
+    responses={**PERSONAL_TOKEN_REFUSED, 404: {"description": "No such token of the caller's"}},
+    summary="Delete one of the caller's personal access tokens",
+)
+@authenticated
+async def delete_token(
+    token_id: DatabaseId, db: DbSession, token: CurrentToken, actor: CurrentActor
+) -> None:
+    await service.delete_token(db, actor, token, token_id)

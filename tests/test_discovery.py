@@ -1,0 +1,36 @@
+"""`/.well-known/oauth-authorization-server` (RFC 8414): URLs built from PUBLIC_URL."""
+
+from __future__ import annotations
+
+import jwt
+from fastapi.testclient import TestClient
+
+from notes_api.main import create_app
+from tests.conftest import MakeUser, login, make_settings
+
+
+def test_metadata_points_at_this_service_and_names_the_tokens_issuer(
+    database_url: str, make_user: MakeUser
+) -> None:
+    settings = make_settings(
+        database_url,
+        public_url="https://notes.example.org/api/",
+        jwt_issuer="https://notes.example.org",
+    )
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/.well-known/oauth-authorization-server")
+        token = login(client, make_user().username)["access_token"]
+
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "public, max-age=300"
+    metadata = answer.json()
+    assert metadata["issuer"] == jwt.decode(token, options={"verify_signature": False})["iss"]
+    assert metadata["token_endpoint"] == "https://notes.example.org/api/token"
+    assert metadata["revocation_endpoint"] == "https://notes.example.org/api/token/revoke"
+    assert metadata["jwks_uri"] == "https://notes.example.org/api/.well-known/jwks.json"
+    assert metadata["token_endpoint_auth_methods_supported"] == ["none"]
+    assert {"password", "refresh_token"} <= set(metadata["grant_types_supported"])
+
+
+def test_metadata_is_public(client: TestClient) -> None:
+    assert client.get("/.well-known/oauth-authorization-server").status_code == 200
