@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
+    login_max_in_flight_per_address: int = Field(default=8, ge=1)
+    """Logins from one address checked at once (every worker together); more answer 429."""
+    signup_max_per_address: int = Field(default=10, ge=1)
+    signup_window_minutes: int = Field(default=60, ge=1)
 
     @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod

@@ -5,5 +5,15 @@ from notes_api.database import Base
 from notes_api.notes.models import Note
 from notes_api.sessions.models import RefreshToken
 from notes_api.users.models import Role, User, user_roles
+from notes_api.users.signup_attempts import SignupAttempt
 
-__all__ = ["AuditEvent", "Base", "Note", "RefreshToken", "Role", "User", "user_roles"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Note",
+    "RefreshToken",
+    "Role",
+    "SignupAttempt",
+    "User",
+    "user_roles",
+]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
+from notes_api.auth.passwords import HashingBusyError
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.request_context import client_ip
 from notes_api.sessions import service
@@ -34,6 +35,7 @@ FormField = Annotated[str | None, Form()]
     responses={
         400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"},
         429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
+        503: {"model": OAuthErrorResponse, "description": "Too many logins at once"},
     },
     summary="Log in, or trade a refresh token for a new token pair",
 )
@@ -72,6 +74,13 @@ async def issue_token(
                 "Too many failed logins; try again later",
                 status_code=429,
                 retry_after=throttled.retry_after_seconds,
+            ) from None
+        except HashingBusyError as busy:
+            raise OAuthError(
+                "temporarily_unavailable",
+                "Too many logins at once; try again shortly",
+                status_code=503,
+                retry_after=busy.retry_after_seconds,
             ) from None
         pair = await service.start_session(db, user, codec, policy)
     elif grant_type == "refresh_token":
