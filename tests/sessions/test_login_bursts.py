@@ -157,15 +157,23 @@ def serve(database_url: str, **env: str) -> contextlib.AbstractContextManager[st
     )
 
 
-async def all_at_once(base_url: str, forms: list[tuple[str, dict[str, str]]]) -> list[int]:
+async def all_at_once(
+    base_url: str, forms: list[tuple[str, dict[str, str]]], *more_servers: str
+) -> list[int]:
     """POST /token once per (forwarded address, form), every request on its own
-    connection, all started together; the statuses in order."""
+    connection, all started together, spread over the servers in turn; the statuses
+    in order."""
+    servers = [base_url, *more_servers]
     limits = httpx2.Limits(max_connections=len(forms), max_keepalive_connections=0)
-    async with httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=120) as client:
+    async with httpx2.AsyncClient(limits=limits, timeout=120) as client:
         responses = await asyncio.gather(
             *(
-                client.post("/token", data=form, headers={"X-Forwarded-For": address})
-                for address, form in forms
+                client.post(
+                    f"{servers[index % len(servers)]}/token",
+                    data=form,
+                    headers={"X-Forwarded-For": address},
+                )
+                for index, (address, form) in enumerate(forms)
             )
         )
     for response in responses:
@@ -227,3 +235,19 @@ def test_the_address_ceiling_holds_against_a_burst_even_without_the_in_flight_ca
     assert statuses.count(400) == checked
     assert statuses.count(429) + statuses.count(503) == 300 - checked
     assert attempts_left(db_engine).count((ATTACKER, True)) == 0
+
+
+@postgres_only
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_address_ceiling_holds_against_a_burst_spread_over_two_processes(
+    database_url: str, db_engine: Engine
+) -> None:
+    """The count lives in the database: two server processes share it exactly."""
+    burst = [(ATTACKER, {"username": f"victim{i}", "password": "guess"}) for i in range(300)]
+    lifted = {"LOGIN_MAX_IN_FLIGHT_PER_ADDRESS": "1000"}
+    with serve(database_url, **lifted) as first, serve(database_url, **lifted) as second:
+        statuses = asyncio.run(all_at_once(first, burst, second))
+    checked = failed_logins_audited(db_engine, ATTACKER)
+    assert 0 < checked <= 100
+    assert statuses.count(400) == checked
+    assert statuses.count(429) + statuses.count(503) == 300 - checked
