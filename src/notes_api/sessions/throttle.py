@@ -32,6 +32,7 @@ import anyio
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import keyed_locks
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.clock import as_utc, utcnow
 from notes_api.ip_addresses import address_bucket
@@ -66,26 +67,35 @@ async def reserve_attempt(
     for many, no more go on to a password check than the limits allow. Attempts of
     the same pair beyond the limit that are merely concurrent (a script logging in
     several times at once) wait briefly for the earlier ones to settle instead of
-    being refused.
+    being refused. Attempts of one address queue for the lock in this process first
+    (`keyed_locks`), holding no pooled connection while they wait.
     Commits: no transaction stays open while the caller hashes the password.
     """
     user, address = storable_username(username), address_key(client_ip)
     deadline = time.monotonic() + SETTLE_WAIT.total_seconds()
     while True:
-        await _lock_address(db, address)
-        now = utcnow()
-        await db.execute(delete(LoginAttempt).where(LoginAttempt.failed_at <= now - policy.window))
-        if await _may_start(db, policy, user, address, now):
-            attempt_id: int = (
-                await db.execute(
-                    insert(LoginAttempt)
-                    .values(username=user, client_ip=address, failed_at=now, pending=True)
-                    .returning(LoginAttempt.id)
-                )
-            ).scalar_one()
+        async with keyed_locks.held(f"login:{address}"):
+            await _lock_address(db, address)
+            now = utcnow()
+            await db.execute(
+                delete(LoginAttempt).where(LoginAttempt.failed_at <= now - policy.window)
+            )
+            try:
+                may_start = await _may_start(db, policy, user, address, now)
+            except LoginThrottledError:
+                await db.rollback()  # let the next attempt of the address have the lock now
+                raise
+            if may_start:
+                attempt_id: int = (
+                    await db.execute(
+                        insert(LoginAttempt)
+                        .values(username=user, client_ip=address, failed_at=now, pending=True)
+                        .returning(LoginAttempt.id)
+                    )
+                ).scalar_one()
+                await db.commit()
+                return attempt_id
             await db.commit()
-            return attempt_id
-        await db.commit()
         if time.monotonic() > deadline:
             raise LoginThrottledError(1)
         await asyncio.sleep(SETTLE_POLL.total_seconds())

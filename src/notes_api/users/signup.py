@@ -23,6 +23,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import keyed_locks
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.clock import as_utc, utcnow
 from notes_api.config import Settings
@@ -78,6 +79,11 @@ async def sign_up(
 async def _count_signup(db: AsyncSession, policy: SignupPolicy, client_ip: str | None) -> None:
     """Count this sign-up against its address, or raise; commits."""
     bucket = address_bucket(client_ip)
+    async with keyed_locks.held(f"signup:{bucket}"):
+        await _count_locked(db, policy, bucket)
+
+
+async def _count_locked(db: AsyncSession, policy: SignupPolicy, bucket: str) -> None:
     if db.get_bind().dialect.name == "postgresql":  # SQLite transactions are serialized
         await db.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"signup:{bucket}"}
