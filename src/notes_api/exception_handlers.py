@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
 from notes_api.auth.passwords import HashingBusyError
-from notes_api.exceptions import DomainError, is_database_unavailable
+from notes_api.exceptions import DomainError, is_database_unavailable, is_missing_schema
 from notes_api.sessions.exceptions import OAuthError, malformed_token_request
 from notes_api.sessions.schemas import NO_STORE, OAuthErrorResponse
 
@@ -65,9 +65,16 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning(
-        "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
-    )
+    if is_missing_schema(exc):  # the operator's fix, in the operator's log
+        logger.error(
+            "database schema missing: %s %s: run `notes-api migrate`",
+            request.method,
+            request.url.path,
+        )
+    else:
+        logger.warning(
+            "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
     return database_unavailable_response()
 
 
@@ -85,7 +92,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "The request conflicts with the current state of the data"},
         )
-    if not is_database_unavailable(exc):
+    if not (is_database_unavailable(exc) or is_missing_schema(exc)):
         return _internal_error(request)
     return _database_unavailable(request, exc)
 

@@ -1,7 +1,7 @@
 """`signup_attempts`: sign-ups per client address, for the sign-up throttle.
 
-Revision ID: 0006_signup_attempts
-Revises: 0005_login_attempts
+Revision ID: 0007_signup_attempts
+Revises: 0006_sessions
 Create Date: 2026-11-25
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_signup_attempts"
-down_revision: str | None = "0005_login_attempts"
+revision: str = "0007_signup_attempts"
+down_revision: str | None = "0006_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
