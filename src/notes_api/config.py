@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
+    login_max_in_flight_per_address: int = Field(default=8, ge=1)
+    """Logins from one address checked at once (every worker together); more answer 429."""
+    signup_max_per_address: int = Field(default=10, ge=1)
+    signup_window_minutes: int = Field(default=60, ge=1)
 
     mfa_required_roles: Annotated[list[str], NoDecode] = []
     """Roles that count only for tokens whose login used a second factor (`otp` in amr)."""

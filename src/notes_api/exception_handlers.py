@@ -27,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
+from notes_api.auth.passwords import HashingBusyError
 from notes_api.exceptions import DomainError, is_database_unavailable, is_missing_schema
 from notes_api.sessions.exceptions import OAuthError, malformed_token_request
 from notes_api.sessions.schemas import NO_STORE, OAuthErrorResponse
@@ -79,15 +80,32 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """503 for a lost or refused connection; 409 for a write the data's constraints refuse
-    (e.g. a row deleted by someone else in the meantime); anything else stays a 500."""
+    (e.g. a row deleted by someone else in the meantime); anything else is a 500.
+
+    The 500 is answered here rather than re-raised: this handler runs inside the
+    middlewares, so the answer carries the security headers and `X-Request-ID` and is
+    logged like any other. A re-raised error would reach Starlette's outermost handler,
+    whose answer bypasses every middleware.
+    """
     if isinstance(exc, IntegrityError):
         return JSONResponse(
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "The request conflicts with the current state of the data"},
         )
     if not (is_database_unavailable(exc) or is_missing_schema(exc)):
-        raise exc
+        return _internal_error(request)
     return _database_unavailable(request, exc)
+
+
+async def _hashing_busy(_request: Request, exc: Exception) -> JSONResponse:
+    """Outside the token endpoint (which answers in RFC 6749's format), a full hashing
+    queue is a plain 503 with `Retry-After`."""
+    assert isinstance(exc, HashingBusyError)  # noqa: S101 - registered for it only
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={"detail": "The server is busy; try again shortly."},
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -127,6 +145,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """The last resort, also for errors raised outside the routes (in a middleware)."""
     if is_database_unavailable(exc):
         return _database_unavailable(request, exc)
+    return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    """Log the error being handled with its traceback; answer a bare JSON 500."""
     logger.exception("unhandled error: %s %s", request.method, request.url.path)
     return JSONResponse(
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
@@ -140,6 +163,7 @@ def install_error_handlers(app: FastAPI, oauth_paths: Collection[str]) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(OAuthError, _oauth_error)
+    app.add_exception_handler(HashingBusyError, _hashing_busy)
     for database_error in (DBAPIError, PoolTimeoutError, OSError):
         app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

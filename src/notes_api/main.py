@@ -13,9 +13,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from notes_api import __version__, instrumentation, observability, tracing
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
+from notes_api.client_address import ClientAddressMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.discovery import router as discovery_router
 from notes_api.docs import install_docs
+from notes_api.error_boundary import ErrorBoundaryMiddleware
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.metrics_endpoint import router as metrics_router
@@ -99,8 +101,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state = state
 
     app.add_middleware(BodySizeLimitMiddleware)
+    # Inside CORS, security headers and the access log: its 500 gets all they add.
+    app.add_middleware(ErrorBoundaryMiddleware)
     if settings.cors_origins:  # outside the body limit, so that a 413 carries CORS headers too
         install_cors(app, settings.cors_origins)
+    # Canonical client addresses for everything inside; its 400 gets the headers below.
+    app.add_middleware(ClientAddressMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
     routers = [health_router, sessions_router, users_router, notes_router, audit_router]

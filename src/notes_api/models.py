@@ -7,6 +7,7 @@ from notes_api.personal_tokens.models import PersonalAccessToken
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import Role, User, user_roles
+from notes_api.users.signup_attempts import SignupAttempt
 
 __all__ = [
     "AuditEvent",
@@ -16,6 +17,7 @@ __all__ = [
     "PersonalAccessToken",
     "RefreshToken",
     "Role",
+    "SignupAttempt",
     "User",
     "user_roles",
 ]

@@ -32,6 +32,7 @@ from notes_api.instrumentation import observe_request
 
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID_LENGTH = 128
+MAX_LOGGED_CLIENT_LENGTH = 100
 ACCESS_FIELDS = (
     "request_id",
     "trace_id",
@@ -127,14 +128,14 @@ class AccessLogMiddleware:
             method = scope["method"]
             # Quoted like uvicorn does: a decoded path could carry a newline into a text log.
             path = quote(scope["path"])
-            client = scope["client"][0] if scope.get("client") else None
+            client = _client_for_log(scope)
             access_logger.info(
                 "%s %s %d %.2fms client=%s",
                 method,
                 path,
                 status,
                 duration_ms,
-                client or "-",
+                quote(client, safe=":.") if client else "-",
                 extra={
                     "request_id": request_id,
                     "trace_id": trace_id,
@@ -148,6 +149,14 @@ class AccessLogMiddleware:
             )
             current_trace.reset(trace_token)
             current_request_id.reset(context_token)
+
+
+def _client_for_log(scope: Scope) -> str | None:
+    """The client address as received, cut to `MAX_LOGGED_CLIENT_LENGTH`: behind a trusted
+    proxy it is whatever X-Forwarded-For said (a text line percent-encodes it, so a space
+    or a newline cannot start a forged field or line)."""
+    client = scope.get("client")
+    return str(client[0])[:MAX_LOGGED_CLIENT_LENGTH] if client and client[0] else None
 
 
 def _add_request_id(record: logging.LogRecord) -> bool:

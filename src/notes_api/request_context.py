@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from notes_api.audit.service import Actor
 from notes_api.auth.dependencies import CurrentToken
+from notes_api.ip_addresses import canonical_ip
 
 
 def client_ip(request: Request) -> str | None:
-    """The client address, normalized; None when it is not an IP address.
+    """The client address in canonical form; None when it is not an IP address.
 
-    Behind trusted proxies uvicorn has already replaced it with the address in
-    X-Forwarded-For, which a client may have filled with anything.
+    `ClientAddressMiddleware` has already canonicalized it (behind trusted proxies
+    uvicorn took it from X-Forwarded-For, which a client may have filled with
+    anything); parsing again keeps this true wherever the request came from.
     """
-    try:
-        return str(ip_address(request.client.host)) if request.client else None
-    except ValueError:
-        return None
+    return canonical_ip(request.client.host) if request.client else None
 
 
 async def anonymous_actor(request: Request) -> Actor:

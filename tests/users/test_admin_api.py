@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from notes_api.main import create_app
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, make_settings
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
 
 Headers = Callable[..., dict[str, str]]
 
@@ -304,45 +303,6 @@ def test_concurrent_creates_of_one_role_give_one_201(
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = sorted(pool.map(create, range(4)))
     assert statuses == [201, 409, 409, 409]
-
-
-# sign-up
-
-
-def test_signup_answers_404_when_disabled_whatever_the_body(client: TestClient) -> None:
-    response = client.post("/signup", json={"username": "hal", "password": "password123"})
-    assert response.status_code == 404
-    assert client.post("/signup", json={}).status_code == 404
-    assert client.post("/signup", content=b"not json").status_code == 404
-
-
-@pytest.fixture
-def signup_client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(database_url, allow_signup=True))) as client:
-        yield client
-
-
-def test_signup_creates_a_user_with_role_user(signup_client: TestClient) -> None:
-    response = signup_client.post("/signup", json={"username": "ivy", "password": "password123"})
-    assert response.status_code == 201
-    assert response.json()["roles"] == ["user"]
-    tokens = login(signup_client, "ivy", "password123")
-    me = signup_client.get("/identify/me", headers=bearer(tokens["access_token"])).json()
-    assert me["roles"] == ["user"]
-
-
-def test_signup_cannot_choose_roles(signup_client: TestClient) -> None:
-    response = signup_client.post(
-        "/signup", json={"username": "jay", "password": "password123", "roles": ["admin"]}
-    )
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "roles"]
-
-
-def test_signup_with_a_taken_username_is_409(signup_client: TestClient) -> None:
-    signup_client.post("/signup", json={"username": "kim", "password": "password123"})
-    response = signup_client.post("/signup", json={"username": "kim", "password": "password123"})
-    assert response.status_code == 409
 
 
 def test_patch_email_null_clears_the_email(client: TestClient, admin: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ class AuditAction(StrEnum):
     ROLE_CREATED = "role.created"
     ROLE_DELETED = "role.deleted"
     USER_CREATED = "user.created"
+    SIGNUP_REFUSED = "user.signup_refused"
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 - an event name

@@ -86,6 +86,15 @@ thread at about a tenth of a normal one, so when the event loop (or
 PostgreSQL) wants a core it gets it, and when nothing else runs the hashes
 still take all the CPUs. Hashes are not made cheaper: logins only yield.
 """
+MAX_QUEUED_HASHES = HASHING_THREADS * 32
+"""Hashes waiting or running in this process beyond which another is refused at once.
+
+At ~30 ms a hash, a full queue is about a second of work: a login past it would
+wait longer than a client should, and a burst of them would make every other
+login wait as long. Refusing (`HashingBusyError`, a 503 with `Retry-After`) puts
+the cost of a burst on the requests that make it. Each process has its own CPUs,
+so this is process state on purpose.
+"""
 _Result = TypeVar("_Result")
 _Args = TypeVarTuple("_Args")
 
@@ -101,17 +110,56 @@ _executor = ThreadPoolExecutor(
 )
 
 
+class HashingBusyError(Exception):
+    """`MAX_QUEUED_HASHES` hashes are already waiting or running: try again in a moment."""
+
+    retry_after_seconds = 1
+
+
+class _HashCount:
+    """Hashes waiting or running in this process. Test clients run event loops in
+    several threads, hence the lock."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self.value >= MAX_QUEUED_HASHES:
+                raise HashingBusyError
+            self.value += 1
+
+    def leave(self, _job: Future[Any]) -> None:
+        with self._lock:
+            self.value -= 1
+
+
+_hashes = _HashCount()
+
+
 async def in_hashing_thread(function: Callable[[*_Args], _Result], *args: *_Args) -> _Result:
     """Run a hash or verification on a low-priority hashing thread, `HASHING_THREADS` at once.
 
-    The executor's queue is first come, first served; its threads start on
-    first use, so importing this module (the CLI, tests) starts none. The
-    queue's length and the hashes running are gauges (`metrics`).
+    Raises `HashingBusyError` at once, without queueing, when `MAX_QUEUED_HASHES`
+    are already queued or running. The executor's queue is first come, first
+    served; its threads start on first use, so importing this module (the CLI,
+    tests) starts none. The queue's length and the hashes running are gauges
+    (`metrics`).
     """
+    _hashes.enter()
     metrics.password_hashes_queued.inc()
-    future = _executor.submit(_counted, functools.partial(function, *args))
-    future.add_done_callback(_uncount_if_cancelled)
-    return await asyncio.wrap_future(future)
+    # Counted out when the hash is done, not when its caller stops waiting: a cancelled
+    # request's hash still occupies a thread until it finishes.
+    job = _executor.submit(_counted, functools.partial(function, *args))
+    job.add_done_callback(_hashes.leave)
+    job.add_done_callback(_uncount_if_cancelled)
+    return await asyncio.wrap_future(job)
+
+
+def queued_hashes() -> int:
+    """Hashes waiting or running in this process."""
+    return _hashes.value
 
 
 def _counted(call: Callable[[], _Result]) -> _Result:

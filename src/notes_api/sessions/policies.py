@@ -12,8 +12,13 @@ class RefreshPolicy:
     family_lifetime: timedelta
 
 
+DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS = 8
+
+
 @dataclass(frozen=True)
 class ThrottlePolicy:
     max_failures_per_user: int
     max_failures_per_address: int
     window: timedelta
+    max_in_flight_per_address: int = DEFAULT_MAX_IN_FLIGHT_PER_ADDRESS
+    """Logins from one address being checked at once, across every worker."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from notes_api import metrics
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
+from notes_api.auth.passwords import HashingBusyError
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.request_context import client_ip
 from notes_api.sessions import service
@@ -36,6 +37,7 @@ FormField = Annotated[str | None, Form()]
     responses={
         400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"},
         429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
+        503: {"model": OAuthErrorResponse, "description": "Too many logins at once"},
     },
     summary="Log in, or trade a refresh token for a new token pair",
 )
@@ -76,6 +78,13 @@ async def issue_token(
                 "Too many failed logins; try again later",
                 status_code=429,
                 retry_after=throttled.retry_after_seconds,
+            ) from None
+        except HashingBusyError as busy:
+            raise OAuthError(
+                "temporarily_unavailable",
+                "Too many logins at once; try again shortly",
+                status_code=503,
+                retry_after=busy.retry_after_seconds,
             ) from None
         client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
         try:

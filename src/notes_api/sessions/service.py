@@ -77,21 +77,25 @@ async def authenticate(
     transaction is open while the password is hashed: a connection (on SQLite,
     the database lock) is never held for the ~30 ms a verification takes. A
     failure is audited (username and address, never the password) and counted
-    for throttling; a throttled attempt raises `LoginThrottledError` before any hashing.
+    for throttling; a throttled attempt raises `LoginThrottledError` before any hashing,
+    one that finds the hashing queue full `HashingBusyError`.
     """
     attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
-    user = await find_user_by_username(db, username) if is_username(username) else None
-    await db.commit()  # ends the read; the loaded user and roles stay usable
-    if user is None:
-        await in_hashing_thread(burn_verification, password)
-        await _login_failed(db, attempt, username, Actor(id=None, client_ip=client_ip))
-    valid, upgraded_hash = await in_hashing_thread(verify_password, password, user.hashed_password)
-    if not valid or user.disabled:
-        await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
-    verified_hash = user.hashed_password
-    if upgraded_hash is not None:
-        user.hashed_password = upgraded_hash  # written when the session is
-    await throttle.clear(db, username, client_ip, attempt)
+    async with throttle.settled(db, attempt):
+        user = await find_user_by_username(db, username) if is_username(username) else None
+        await db.commit()  # ends the read; the loaded user and roles stay usable
+        if user is None:
+            await in_hashing_thread(burn_verification, password)
+            await _login_failed(db, attempt, username, Actor(id=None, client_ip=client_ip))
+        valid, upgraded_hash = await in_hashing_thread(
+            verify_password, password, user.hashed_password
+        )
+        if not valid or user.disabled:
+            await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
+        verified_hash = user.hashed_password
+        if upgraded_hash is not None:
+            user.hashed_password = upgraded_hash  # written when the session is
+        await throttle.clear(db, username, client_ip, attempt)
     record(
         db,
         AuditAction.LOGIN_SUCCEEDED,

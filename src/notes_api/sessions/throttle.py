@@ -8,25 +8,35 @@ owner out from another address, nor other accounts from the same address
 below the ceiling. IPv6 clients are counted per /64, the block one subscriber
 usually holds. A throttled attempt is refused before any password hash.
 
-Every attempt is first recorded as pending, under a per-pair lock that makes
-the count exact: a burst of concurrent guesses cannot slip more attempts past
-the limit than it allows. A failed attempt then counts as a failure; a
-successful one clears its pair's failures.
+Every attempt is first recorded as pending, under a lock on its address that
+makes every count exact: a burst of concurrent guesses cannot slip more
+attempts past either limit than it allows, because attempts still in flight
+count against both. No more than `max_in_flight_per_address` attempts of one
+address are checked at once; beyond that, and beyond the ceiling, the answer
+is an immediate 429, so a burst costs its sender and not the hashing queue
+everyone shares. A failed attempt then counts as a failure; a successful one
+clears its pair's failures; one that could not be checked is released.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from ipaddress import IPv6Address, ip_address, ip_network
 
+import anyio
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import keyed_locks
+from notes_api.auth.passwords import HashingBusyError
 from notes_api.clock import as_utc, utcnow
-from notes_api.sessions.exceptions import LoginThrottledError
+from notes_api.ip_addresses import address_bucket
+from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError
 from notes_api.sessions.models import LoginAttempt
 from notes_api.sessions.policies import ThrottlePolicy
 from notes_api.validation import storable_username
@@ -43,15 +53,7 @@ MAX_DOUBLINGS = 16
 
 def address_key(client_ip: str | None) -> str:
     """The address failures are counted under: the IPv4 address, or the IPv6 /64."""
-    try:
-        address = ip_address(client_ip or "")
-    except ValueError:
-        return "unknown"
-    if isinstance(address, IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ip_network(f"{address}/64", strict=False))
-    return str(address)
+    return address_bucket(client_ip)
 
 
 async def reserve_attempt(
@@ -59,50 +61,65 @@ async def reserve_attempt(
 ) -> int:
     """Record this attempt as pending and return its id, or raise `LoginThrottledError`.
 
-    The count and the insert happen under a lock on the (username, address) pair
-    (a PostgreSQL advisory lock; SQLite transactions are serialized anyway), so
-    concurrent attempts see each other exactly: of a burst of guesses, no more go
-    on to a password check than the limit allows. Attempts of the same pair beyond
-    the limit that are merely concurrent (a script logging in several times at
-    once) wait briefly for the earlier ones to settle instead of being refused.
+    The counts and the insert happen under a lock on the address (a PostgreSQL
+    advisory lock; SQLite transactions are serialized anyway), so concurrent
+    attempts see each other exactly: of a burst of guesses, for one username or
+    for many, no more go on to a password check than the limits allow. Attempts of
+    the same pair beyond the limit that are merely concurrent (a script logging in
+    several times at once) wait briefly for the earlier ones to settle instead of
+    being refused. Attempts of one address queue for the lock in this process first
+    (`keyed_locks`), holding no pooled connection while they wait.
     Commits: no transaction stays open while the caller hashes the password.
     """
     user, address = storable_username(username), address_key(client_ip)
     deadline = time.monotonic() + SETTLE_WAIT.total_seconds()
     while True:
-        await _lock_pair(db, user, address)
-        now = utcnow()
-        await db.execute(delete(LoginAttempt).where(LoginAttempt.failed_at <= now - policy.window))
-        if await _may_start(db, policy, user, address, now):
-            attempt_id: int = (
-                await db.execute(
-                    insert(LoginAttempt)
-                    .values(username=user, client_ip=address, failed_at=now, pending=True)
-                    .returning(LoginAttempt.id)
-                )
-            ).scalar_one()
+        async with keyed_locks.held(f"login:{address}"):
+            await _lock_address(db, address)
+            now = utcnow()
+            await db.execute(
+                delete(LoginAttempt).where(LoginAttempt.failed_at <= now - policy.window)
+            )
+            try:
+                may_start = await _may_start(db, policy, user, address, now)
+            except LoginThrottledError:
+                await db.rollback()  # let the next attempt of the address have the lock now
+                raise
+            if may_start:
+                attempt_id: int = (
+                    await db.execute(
+                        insert(LoginAttempt)
+                        .values(username=user, client_ip=address, failed_at=now, pending=True)
+                        .returning(LoginAttempt.id)
+                    )
+                ).scalar_one()
+                await db.commit()
+                return attempt_id
             await db.commit()
-            return attempt_id
-        await db.commit()
         if time.monotonic() > deadline:
             raise LoginThrottledError(1)
         await asyncio.sleep(SETTLE_POLL.total_seconds())
 
 
-async def _lock_pair(db: AsyncSession, user: str, address: str) -> None:
+async def _lock_address(db: AsyncSession, address: str) -> None:
+    """One lock per address, not per (username, address): the address ceiling and the
+    in-flight cap count attempts for every username, and must see all of them."""
     if db.get_bind().dialect.name == "postgresql":
         await db.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login:{user}|{address}"}
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login:{address}"}
         )
 
 
 async def _may_start(
     db: AsyncSession, policy: ThrottlePolicy, user: str, address: str, now: datetime
 ) -> bool:
-    """Raise if failures call for a wait; otherwise whether one more attempt may be in flight.
+    """Raise if failures or attempts in flight call for a refusal; otherwise whether one
+    more attempt of this pair may be in flight now.
 
-    While failures are under the limit, as many attempts may run at once as failures
-    are left; past it (its delay served), one at a time. Pending attempts older than
+    While a pair's failures are under the limit, as many of its attempts may run at
+    once as failures are left; past it (its delay served), one at a time. An address's
+    attempts in flight count against its ceiling as if they had failed, and no more
+    than `max_in_flight_per_address` run at once. Pending attempts older than
     `ABANDONED_AFTER` belong to a process that died mid-login and do not count.
     """
     recent = LoginAttempt.failed_at > now - policy.window
@@ -122,15 +139,22 @@ async def _may_start(
         doublings = min(failures - policy.max_failures_per_user, MAX_DOUBLINGS)
         delay = min(FIRST_DELAY * 2**doublings, policy.window)
         _refuse_until(as_utc(last) + delay, now)
-    address_failures, oldest = (
+    address_failures, oldest, address_pending = (
         await db.execute(
-            select(func.count(), func.min(LoginAttempt.failed_at)).where(
-                LoginAttempt.client_ip == address, recent, failed
-            )
+            select(
+                func.count().filter(failed),
+                func.min(LoginAttempt.failed_at).filter(failed),
+                func.count().filter(in_flight),
+            ).where(LoginAttempt.client_ip == address, recent)
         )
     ).one()
     if address_failures >= policy.max_failures_per_address and oldest is not None:
         _refuse_until(as_utc(oldest) + policy.window, now)
+    if (
+        address_failures + address_pending >= policy.max_failures_per_address
+        or address_pending >= policy.max_in_flight_per_address
+    ):
+        raise LoginThrottledError(1)  # attempts in flight settle within a second or so
     return int(pending) < max(policy.max_failures_per_user - int(failures), 1)
 
 
@@ -146,6 +170,46 @@ async def settle_failure(db: AsyncSession, attempt_id: int) -> None:
         .where(LoginAttempt.id == attempt_id)
         .values(pending=False, failed_at=utcnow())
     )
+
+
+@asynccontextmanager
+async def settled(db: AsyncSession, attempt_id: int) -> AsyncIterator[None]:
+    """Leave no attempt pending, whatever happens between its reservation and its verdict.
+
+    A refused or successful login settles its attempt itself. Out of hashing capacity,
+    the attempt is released; on anything else (a database error, a cancelled request)
+    it is counted as a failure, shielded from cancellation, before the error goes on.
+    """
+    try:
+        yield
+    except InvalidGrantError:
+        raise
+    except HashingBusyError:
+        with anyio.CancelScope(shield=True):
+            await release(db, attempt_id)
+        raise
+    except BaseException:
+        # If the database is what failed, this fails too: the attempt then stops
+        # counting after ABANDONED_AFTER, and the original error is the one to answer.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await abandon(db, attempt_id)
+        raise
+
+
+async def release(db: AsyncSession, attempt_id: int) -> None:
+    """The attempt was never checked (no hashing capacity): it counts for nothing. Commits."""
+    await db.rollback()
+    await db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+    await db.commit()
+
+
+async def abandon(db: AsyncSession, attempt_id: int) -> None:
+    """The login broke off between reservation and verdict (a database error, a
+    cancelled request): the attempt counts as a failure rather than staying pending,
+    so that breaking a login off on purpose gains a guesser nothing. Commits."""
+    await db.rollback()
+    await settle_failure(db, attempt_id)
+    await db.commit()
 
 
 async def clear(db: AsyncSession, username: str, client_ip: str | None, attempt_id: int) -> None:

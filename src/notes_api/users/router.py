@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from notes_api.auth.authorize import authorize
 from notes_api.auth.roles import BuiltinRole
@@ -14,12 +14,14 @@ from notes_api.users import service
 from notes_api.users.schemas import (
     RoleCreate,
     RoleRead,
+    SignupAccepted,
     SignupRequest,
     UserCreate,
     UserPage,
     UserRead,
     UserUpdate,
 )
+from notes_api.users.signup import SignupPolicy, SignupThrottledError, sign_up
 from notes_api.validation import DatabaseId, RoleName
 
 router = APIRouter()
@@ -111,15 +113,36 @@ async def require_signup_enabled(settings: AppSettings) -> None:
 
 @router.post(
     "/signup",
-    response_model=UserRead,
-    status_code=status.HTTP_201_CREATED,
+    response_model=SignupAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
     tags=["users"],
     dependencies=[Depends(require_signup_enabled)],
-    responses={404: {"description": "Sign-up is off (ALLOW_SIGNUP=false)"}},
+    responses={
+        404: {"description": "Sign-up is off (ALLOW_SIGNUP=false)"},
+        429: {"description": "Too many sign-ups from this address"},
+    },
 )
-async def signup(payload: SignupRequest, db: DbSession, actor: AnonymousActor) -> UserRead:
-    """Self-service registration when ALLOW_SIGNUP=true; new users get the `user` role."""
-    user = await service.create_user(
-        db, actor, username=payload.username, password=payload.password, email=payload.email
-    )
-    return UserRead.model_validate(user)
+async def signup(
+    payload: SignupRequest, db: DbSession, actor: AnonymousActor, settings: AppSettings
+) -> SignupAccepted:
+    """Self-service registration when ALLOW_SIGNUP=true; new users get the `user` role.
+
+    The answer is the same whether the account was created or the username or email
+    was taken, so that nobody can learn from it who has an account: log in to know.
+    """
+    try:
+        await sign_up(
+            db,
+            actor,
+            SignupPolicy.from_settings(settings),
+            username=payload.username,
+            password=payload.password,
+            email=payload.email,
+        )
+    except SignupThrottledError as throttled:
+        raise HTTPException(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="Too many sign-ups from this address; try again later",
+            headers={"Retry-After": str(throttled.retry_after_seconds)},
+        ) from None
+    return SignupAccepted()

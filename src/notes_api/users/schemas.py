@@ -32,6 +32,18 @@ class SignupRequest(RequestModel):
     password: Password
 
 
+SIGNUP_ACCEPTED = (
+    "Sign-up received. If the username and email were free, the account exists now: "
+    "log in with the password you chose. Otherwise choose another username."
+)
+
+
+class SignupAccepted(BaseModel):
+    """The one answer to every well-formed sign-up, whether or not it created an account."""
+
+    detail: str = SIGNUP_ACCEPTED
+
+
 class UserUpdate(RequestModel):
     email: Email | None = None
     password: Password | None = None
