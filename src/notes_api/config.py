@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from notes_api.smtp_url import parse_smtp_url
+
 MIN_SECRET_BYTES = 32
 MIN_SECRET_BYTES_BY_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
 """RFC 7518 section 3.2: an HMAC key at least as long as the hash output."""
@@ -75,6 +77,13 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
 
+    smtp_url: SecretStr | None = None
+    """`smtp://host:port`, `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`."""
+    mail_from: str = "notes-api <notes-api@localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    """Where people open the web page: the base of the links in mails."""
+    password_reset_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+
     @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _parse_csv(cls, value: object) -> object:
@@ -87,6 +96,22 @@ class Settings(BaseSettings):
             if item != "*":
                 ip_network(item, strict=False)
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_smtp_url(value.get_secret_value())  # the error names the part, not the URL
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "PUBLIC_URL must be an http:// or https:// URL without query or fragment"
+            )
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -7,7 +7,7 @@ the work these do.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -54,6 +54,16 @@ async def get_throttle_policy(request: Request) -> ThrottlePolicy:
     return app_state(request).throttle_policy
 
 
+def _nothing() -> None:
+    return None
+
+
+async def get_mail_waker(request: Request) -> Callable[[], None]:
+    """Wakes this process's mail sender after a request queued a mail."""
+    sender = app_state(request).mail_sender
+    return sender.wake if sender is not None else _nothing
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
@@ -61,3 +71,4 @@ ReadDb = Annotated[Reader, Depends(get_reader)]
 Codec = Annotated[AccessTokenCodec, Depends(get_token_codec)]
 Refresh = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
 Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
+MailWaker = Annotated[Callable[[], None], Depends(get_mail_waker)]

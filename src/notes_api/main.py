@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from notes_api import __version__, observability
+from notes_api.accounts.recovery_router import router as recovery_router
+from notes_api.accounts.reset import build_mail_sender
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
@@ -60,10 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
     state = build_state(settings)
+    state.mail_sender = build_mail_sender(settings, state.session_factory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if state.mail_sender is not None:
+            state.mail_sender.start()  # in every server process: they share the outbox
         yield
+        if state.mail_sender is not None:
+            await state.mail_sender.stop()
         await state.engine.dispose()
 
     app = FastAPI(
@@ -86,7 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    add_routes(app, [health_router, sessions_router, users_router, notes_router, audit_router])
+    add_routes(
+        app,
+        [health_router, sessions_router, users_router, notes_router, audit_router, recovery_router],
+    )
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

@@ -1,9 +1,22 @@
 """Every table, imported in one place so `Base.metadata` is complete for Alembic and tests."""
 
+from notes_api.accounts.models import PasswordResetRequest, PasswordResetToken
 from notes_api.audit.models import AuditEvent
 from notes_api.database import Base
+from notes_api.mail.models import OutboxMail
 from notes_api.notes.models import Note
 from notes_api.sessions.models import RefreshToken
 from notes_api.users.models import Role, User, user_roles
 
-__all__ = ["AuditEvent", "Base", "Note", "RefreshToken", "Role", "User", "user_roles"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Note",
+    "OutboxMail",
+    "PasswordResetRequest",
+    "PasswordResetToken",
+    "RefreshToken",
+    "Role",
+    "User",
+    "user_roles",
+]

@@ -21,6 +21,7 @@ from notes_api.database import (
     create_session_factory,
     pool_gate,
 )
+from notes_api.mail.sender import MailSender
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 
 
@@ -33,6 +34,8 @@ class AppState(State):
     token_codec: AccessTokenCodec
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
+    mail_sender: MailSender | None
+    """None in production without SMTP_URL: nothing can be mailed there."""
 
 
 def build_state(settings: Settings) -> AppState:
@@ -60,4 +63,5 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
+    state.mail_sender = None  # create_app sets it: mail renderers live in the domains
     return state

@@ -29,6 +29,11 @@ class AuditAction(StrEnum):
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 - an event name
+    PASSWORD_CHANGE_FAILED = "user.password_change_failed"  # noqa: S105
+    PASSWORD_RESET_MAILED = "user.password_reset_mailed"  # noqa: S105
+    PASSWORD_RESET = "user.password_reset"  # noqa: S105
+    SESSION_ENDED = "session.ended"
+    SESSIONS_ENDED = "sessions.ended"
 
 
 @dataclass(frozen=True)
