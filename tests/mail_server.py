@@ -6,6 +6,7 @@ can make a request while the server is down and bring it up later.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -28,11 +29,15 @@ RESET_LINK = re.compile(r"(http\S+/#/reset-password\?token=([A-Za-z0-9_-]+))")
 
 @dataclass
 class Inbox:
+    delay: float = 0.0
+    """Seconds each DATA takes: a slow server keeps several senders busy at once."""
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
@@ -70,9 +75,10 @@ class MailServer:
         tls: ssl.SSLContext | None = None,
         starttls: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.port = port or free_port()
-        self.inbox = Inbox()
+        self.inbox = Inbox(delay=delay)
         self.tls, self.starttls, self.credentials = tls, starttls, credentials
         self._controller: Controller | None = None
 
