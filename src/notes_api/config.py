@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     smtp_url: SecretStr | None = None
     """`smtp://host:port`, `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`."""
-    mail_from: str = "notes-api <notes-api@localhost>"
+    mail_from: str = Field(default="notes-api <notes-api@localhost>", pattern=r"^[^\r\n]+$")
     public_url: str = "http://127.0.0.1:8000"
     """Where people open the web page: the base of the links in mails."""
     password_reset_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -96,6 +96,12 @@ class Settings(BaseSettings):
             if item != "*":
                 ip_network(item, strict=False)
         return value
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_smtp_url_is_none(cls, value: object) -> object:
+        """`SMTP_URL=` in a .env file means no SMTP server, as leaving it out does."""
+        return None if value == "" else value
 
     @field_validator("smtp_url")
     @classmethod
