@@ -11,6 +11,9 @@ import { hideLogin, initLogin, showLogin } from "./views/login.js";
 // Importing a view module registers its view; the order of `nav` sets the menu.
 import "./views/notes.js";
 import "./views/account.js";
+import "./views/account-password.js";
+import "./views/account-sessions.js";
+import "./views/reset-password.js";
 import "./views/admin.js";
 import "./views/audit.js";
 
