@@ -46,6 +46,9 @@ TABLE: dict[tuple[str, str], Case] = {
         (404, 404, 404, 404), json={"username": "newbie", "password": "password123"}
     ),
     ("GET", "/identify/me"): Case((401, 200, 200, 200)),
+    ("POST", "/account/password/forgot"): Case(
+        (202, 202, 202, 202), json={"email": "nobody@mail.example"}
+    ),
     ("POST", "/notes"): Case((401, 403, 201, 201), json={"title": "t"}),
     ("GET", "/notes"): Case((401, 403, 200, 200)),
     ("GET", "/notes/{note_id}"): Case((401, 403, 404, 200)),
