@@ -110,7 +110,7 @@ def test_change_password_and_log_out_another_session(page: Page, server: WebServ
     sessions.get_by_role("button", name="Log out Firefox on Linux", exact=False).click()
     page.get_by_role("alertdialog").get_by_role("button", name="Log out").click()
     expect(sessions.get_by_role("status")).to_contain_text("Firefox on Linux has been logged out")
-    expect(sessions.get_by_text("Firefox on Linux")).to_have_count(0)
+    expect(sessions.get_by_role("list").get_by_text("Firefox on Linux")).to_have_count(0)
     refused = httpx2.post(
         f"{server.url}/token",
         data={"grant_type": "refresh_token", "refresh_token": other["refresh_token"]},
