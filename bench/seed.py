@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from notes_api.auth.passwords import hash_password
-from notes_api.schema import upgrade_to_head
+from notes_api.schema_migrations import upgrade_to_head
 
 PASSWORD = "bench password 0123456789"  # noqa: S105 - a throwaway account in the bench database
 OTHER_OWNERS = 100
@@ -80,7 +80,7 @@ def prepare(url: str, soak_users: int = 16) -> BenchUsers:
     hashed = hash_password(PASSWORD)
     with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         connection.execute(
-            "TRUNCATE notes, refresh_tokens, audit_events, login_failures, user_roles, users "
+            "TRUNCATE notes, refresh_tokens, audit_events, login_attempts, user_roles, users "
             "RESTART IDENTITY CASCADE"
         )
         connection.execute("DELETE FROM roles WHERE name NOT IN ('admin', 'user')")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, select
 from notes_api.auth.passwords import hash_password
 from notes_api.config import Settings
 from notes_api.main import create_app
-from notes_api.schema import upgrade_to_head
+from notes_api.schema_migrations import upgrade_to_head
 from notes_api.users.models import Role, User, user_roles
 from tests.databases import (
     DATABASE_KINDS,
@@ -102,6 +102,8 @@ class TestUser:
 
 
 MakeUser = Callable[..., TestUser]
+Headers = Callable[..., dict[str, str]]
+"""What `auth_headers` returns: `auth_headers(roles=[...])` -> an Authorization header."""
 
 
 def insert_user(
@@ -164,3 +166,10 @@ def auth_headers(client: TestClient, make_user: MakeUser) -> Callable[..., dict[
         return bearer(login(client, user.username)["access_token"])
 
     return headers
+
+
+@pytest.fixture
+def lenient(app: FastAPI) -> Iterator[TestClient]:
+    """A client that answers a server error with its 500 instead of raising it in the test."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client

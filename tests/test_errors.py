@@ -5,9 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 
 from notes_api.main import create_app
-from tests.conftest import bearer, make_settings
+from tests.conftest import MakeUser, bearer, login, make_settings
 from tests.test_health import UNREACHABLE_POSTGRES
 
 DRIVER_WORDS = ("psycopg", "sqlalchemy", "operationalerror", "127.0.0.1", "port", "connection")
@@ -51,3 +52,18 @@ def test_admin_route_is_503_json_while_the_database_is_unreachable(
     token = codec.encode(user_id=1, username="root", roles=["admin"], session_id="s1", amr=["pwd"])
     response = offline_client.get("/users", headers=bearer(token))
     assert_database_unavailable(response.status_code, response.json(), response.text)
+
+
+def test_a_token_of_a_user_deleted_in_sql_gets_no_500(
+    lenient: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user(roles=["user", "admin"])
+    other = make_user()
+    headers = bearer(login(lenient, user.username)["access_token"])
+    with db_engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
+    assert lenient.post("/notes", headers=headers, json={"title": "t"}).status_code == 409
+    ghost_role = lenient.post("/roles", headers=headers, json={"name": "ghost"})
+    assert ghost_role.status_code == 409
+    assert "already exists" not in ghost_role.text
+    assert lenient.put(f"/users/{other.id}/roles/admin", headers=headers).status_code == 409

@@ -1,11 +1,12 @@
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from notes_api.main import create_app
-from notes_api.schema import head_revision
+from notes_api.schema_migrations import head_revision
 from tests.conftest import make_settings
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://notes@127.0.0.1:1/notes"
@@ -67,3 +68,8 @@ def test_lifespan_shutdown_disposes_the_engine_pool(app: FastAPI) -> None:
         assert client.get("/readyz").status_code == 200
         assert pool.checkedin() >= 1
     assert app.state.engine.sync_engine.pool.checkedin() == 0
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_answers_head(lenient: TestClient, path: str) -> None:
+    assert lenient.head(path).status_code == 200

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError
 from notes_api.pagination import decode_cursor, encode_cursor
+from tests.conftest import Headers
 
 codec = AccessTokenCodec(
     key="k" * 32, algorithm="HS256", issuer="i", audience="a", lifetime=timedelta(minutes=5)
@@ -128,3 +129,53 @@ def test_unexpected_errors_are_json_500_without_internals(app: FastAPI) -> None:
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error"}
     assert "SELECT" not in response.text
+
+
+SURROGATE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/notes", {"title": SURROGATE}, "title"),
+        ("/notes", {"title": "t", "body": f"a{SURROGATE}b"}, "body"),
+        ("/roles", {"name": "r1", "description": SURROGATE}, "description"),
+        ("/users", {"username": "x", "password": f"{SURROGATE}aaaaaaaaa"}, "password"),
+        (
+            "/users",
+            {"username": "y", "password": "aaaaaaaaaa", "email": f"{SURROGATE}@x.io"},
+            "email",
+        ),
+    ],
+)
+def test_unpaired_surrogates_are_422_naming_the_field(
+    lenient: TestClient, auth_headers: Headers, path: str, body: dict[str, str], field: str
+) -> None:
+    import json
+
+    payload = json.dumps(body).encode()  # json.dumps escapes the surrogate as \ud800
+    response = lenient.post(
+        path,
+        content=payload,
+        headers={**auth_headers(roles=["admin", "user"]), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+def test_validation_errors_never_echo_the_input(lenient: TestClient, auth_headers: Headers) -> None:
+    response = lenient.post(
+        "/users",
+        headers=auth_headers(roles=["admin"]),
+        json={"username": "zed", "password": "secret!"},
+    )
+    assert response.status_code == 422
+    assert "secret!" not in response.text
+    assert set(response.json()["detail"][0]) == {"type", "loc", "msg"}
+
+
+@pytest.mark.parametrize("path", ["/notes/", "/token/", "/healthz/"])
+def test_trailing_slashes_are_not_redirected(lenient: TestClient, path: str) -> None:
+    response = lenient.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code in (404, 405)
+    assert "location" not in response.headers

@@ -16,7 +16,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, String, text
 
 from notes_api.models import Base
-from notes_api.schema import alembic_config, downgrade_to, migrations_directory, upgrade_to_head
+from notes_api.schema_migrations import (
+    alembic_config,
+    downgrade_to,
+    migrations_directory,
+    upgrade_to_head,
+)
 from notes_api.sessions.sqlite_triggers import drop_sqlite_triggers
 from tests.databases import DATABASE_KINDS, POSTGRES_URL, reset_postgres_schema, sync_engine
 
@@ -87,6 +92,22 @@ def test_models_and_migrations_agree(blank_database_url: str) -> None:
     upgrade_to_head(blank_database_url)
     with sync_engine(blank_database_url) as engine, engine.connect() as connection:
         assert schema_drift(connection) == []
+
+
+def test_renaming_login_failures_to_login_attempts_keeps_the_rows(blank_database_url: str) -> None:
+    row = "('victim', '203.0.113.7', '2026-11-25 12:00:00+00:00', false)"
+    columns = "(username, client_ip, failed_at, pending)"
+    with sync_engine(blank_database_url) as engine, engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "0004")
+        connection.execute(text(f"INSERT INTO login_failures {columns} VALUES {row}"))
+        connection.commit()
+    upgrade_to_head(blank_database_url)
+    with sync_engine(blank_database_url) as engine, engine.connect() as connection:
+        kept = connection.execute(text("SELECT username, client_ip FROM login_attempts")).all()
+        assert schema_drift(connection) == []
+    assert [tuple(kept_row) for kept_row in kept] == [("victim", "203.0.113.7")]
+    downgrade_to(blank_database_url, "0004")
+    assert "login_failures" in table_names(blank_database_url)
 
 
 def _migrated_with_roles(database: Path) -> None:

@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import COMMAND_LINE
+from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
 from notes_api.config import Settings, get_settings
 from notes_api.database import create_app_engine, create_session_factory
-from notes_api.errors import ConflictError, DomainError, is_database_unavailable
+from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
 from notes_api.observability import configure_logging
-from notes_api.schema import current_revision, head_revision, upgrade_to_head
+from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
 
@@ -33,8 +34,9 @@ cli = typer.Typer(
 )
 
 Result = TypeVar("Result")
-DEMO_USERS = {"admin": ["admin", "user"], "demo": ["user"]}
-ADMIN_ROLES = ["admin", "user"]
+ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
+DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
+RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
 GRACEFUL_SHUTDOWN_SECONDS = 30
 """Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
@@ -140,7 +142,7 @@ def _read_password(password_stdin: bool) -> str:
 def create_user(
     username: str,
     email: Annotated[str | None, typer.Option(help="Email address")] = None,
-    roles: Annotated[str, typer.Option(help='Comma-separated role names; "" for none')] = "user",
+    roles: RoleNames = BuiltinRole.USER.value,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
     ] = False,
@@ -185,7 +187,7 @@ def ensure_admin(
     )
 
     async def work(db: AsyncSession) -> bool:
-        if await service.find_user(db, payload.username) is not None:
+        if await service.find_user_by_username(db, payload.username) is not None:
             return False
         try:
             await service.create_user(
@@ -279,7 +281,7 @@ def ensure_demo_users() -> None:
     async def work(db: AsyncSession) -> list[tuple[str, str]]:
         created = []
         for username, roles in DEMO_USERS.items():
-            if await service.find_user(db, username) is None:
+            if await service.find_user_by_username(db, username) is None:
                 password = secrets.token_urlsafe(12)
                 await service.create_user(
                     db, COMMAND_LINE, username=username, password=password, role_names=roles

@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVarTuple
+from typing import Any, TypeVarTuple
 
-from fastapi import Depends, Request
 from sqlalchemy import MetaData, Row, Select, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -96,10 +95,10 @@ def create_app_engine(configured_url: str, *, pool_size: int = 20) -> AsyncEngin
 
     On PostgreSQL the pool keeps `pool_size` connections and opens no overflow:
     overflow connections are closed as soon as they are returned while the
-    pool is full, so under a steady 32 concurrent requests a 10 + 10 pool
-    opened and closed about 20 PostgreSQL sessions a second (each a backend
-    fork and a login). Requests beyond `pool_size` wait in the pool's queue,
-    which one event loop drains faster than new connections would open.
+    pool is full, so a steady load above the pool's size would keep opening and
+    closing PostgreSQL sessions (each a backend fork and a login). Requests
+    beyond `pool_size` wait in the pool's queue, which one event loop drains
+    faster than new connections would open.
     """
     urls = database_urls(configured_url)
     if urls.is_sqlite:
@@ -117,8 +116,7 @@ def create_app_engine(configured_url: str, *, pool_size: int = 20) -> AsyncEngin
         max_overflow=0,
         pool_timeout=10,
         # A connection killed under the pool (database restart, pg_terminate_backend) is
-        # replaced at checkout, so the request that meets it still succeeds. Measured
-        # against pinging only idle connections: no difference beyond the noise.
+        # replaced at checkout, so the request that meets it still succeeds.
         pool_pre_ping=True,
         hide_parameters=True,  # errors and logs never carry note bodies, emails or hashes
     )
@@ -147,12 +145,12 @@ class PoolGate:
     The pool's own queue is an `asyncio.Queue`, which is not fair: a request
     arriving just as a connection comes back takes it ahead of the waiter that
     was woken for it, and that waiter queues again at the back. Under load a
-    few requests starve for a second or more (p99 x3 at 32 connections). Each
-    read through `Reader` (the hot path) first takes a permit here, one per
-    pooled connection, from an `asyncio.Semaphore`, which hands a released
-    permit to the longest waiter. Session requests do not pass through it: a
-    login holds its session for the whole request, hash included, and must not
-    hold a permit that reads are waiting for. `permits=None` admits everyone
+    few requests starve for a second or more. Each read through `Reader` (the
+    hot path) first takes a permit here, one per pooled connection, from an
+    `asyncio.Semaphore`, which hands a released permit to the longest waiter.
+    Session requests do not pass through it: a login holds its session for the
+    whole request, hash included, and must not hold a permit that reads are
+    waiting for. `permits=None` admits everyone
     (SQLite, whose pool is not the bottleneck).
     """
 
@@ -183,16 +181,6 @@ def pool_gate(engine: AsyncEngine) -> PoolGate:
     return PoolGate(size + max(overflow, 0))
 
 
-async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; services commit explicitly, anything else is rolled back."""
-    session_factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with session_factory() as session:
-        yield session
-
-
-DbSession = Annotated[AsyncSession, Depends(get_db)]
-
-
 class Reader:
     """Single SELECTs on a pooled connection in autocommit, held for the query alone.
 
@@ -212,11 +200,3 @@ class Reader:
         async with self.gate.admit(), self.engine.connect() as connection:
             result = await connection.execute(statement, parameters)
             return result.all()
-
-
-async def get_reader(request: Request) -> Reader:
-    reader: Reader = request.app.state.reader
-    return reader
-
-
-ReadDb = Annotated[Reader, Depends(get_reader)]

@@ -10,6 +10,9 @@ HTML shells whose scripts are all files under `/docs/assets`:
   current with Swagger UI 5 and ReDoc 2); only its files are used, not its app.
 - `swagger-init.js`, `oauth2-redirect.js`, `docs.css`: ours, in `docs_assets/`.
 
+ReDoc's bundle is served without the Redocly logo it would fetch from a CDN
+(docs_redoc.py), so neither page ever asks another site for anything.
+
 The OAuth2 password flow of the Authorize button keeps working: the OpenAPI
 schema names `token` as the token URL, and `/docs/oauth2-redirect` answers as
 FastAPI's does.
@@ -22,7 +25,7 @@ from html import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from notes_api.static_files import RevalidatedStaticFiles
+from notes_api.docs_redoc import DocsAssets
 
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
@@ -48,8 +51,7 @@ REDOC_CSP = "; ".join(
         "worker-src 'self' blob:",
     ]
 )
-"""Still no inline or foreign script; ReDoc's run-time styles are the one concession.
-(ReDoc's sidebar links a Redocly logo on a CDN; the policy blocks it, the text stays.)"""
+"""Still no inline or foreign script; ReDoc's run-time styles are the one concession."""
 
 _SWAGGER_PAGE = """<!doctype html>
 <html lang="en">
@@ -133,8 +135,6 @@ def install_docs(app: FastAPI) -> None:
 
     app.mount(
         ASSETS_URL,
-        RevalidatedStaticFiles(
-            packages=[("notes_api", "docs_assets"), ("fastapi_offline", "static")]
-        ),
+        DocsAssets(packages=[("notes_api", "docs_assets"), ("fastapi_offline", "static")]),
         name="docs-assets",
     )

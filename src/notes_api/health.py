@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notes_api.errors import is_database_unavailable
-from notes_api.schema import current_revision, head_revision
+from notes_api.dependencies import Engine
+from notes_api.exceptions import is_database_unavailable
+from notes_api.schema_migrations import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 
@@ -36,8 +36,7 @@ async def healthz() -> Health:
     summary="The database answers and its schema is at the latest migration",
 )
 @router.head("/readyz", response_model=Readiness, include_in_schema=False)
-async def readyz(request: Request, response: Response) -> Readiness:
-    engine: AsyncEngine = request.app.state.engine
+async def readyz(engine: Engine, response: Response) -> Readiness:
     try:
         async with engine.connect() as connection:
             revision = await connection.run_sync(current_revision)

@@ -56,14 +56,17 @@ Cursor = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]
 
 
-def paginate(rows: Sequence[Row], limit: int, row_id: Callable[[Row], int]) -> Page[Row]:
+@dataclass(frozen=True)
+class PageOfRows(Generic[Row]):
+    """What a service returns for one page: rows (ORM objects or Core rows) and the cursor
+    after them; `schemas.Page.of` turns it into the response model."""
+
+    items: list[Row]
+    next_cursor: str | None
+
+
+def paginate(rows: Sequence[Row], limit: int, row_id: Callable[[Row], int]) -> PageOfRows[Row]:
     """Split `limit + 1` fetched rows into a page and the cursor after it, if more exist."""
     items = list(rows[:limit])
     cursor = encode_cursor(row_id(items[-1])) if len(rows) > limit else None
-    return Page(items=items, next_cursor=cursor)
-
-
-@dataclass(frozen=True)
-class Page(Generic[Row]):
-    items: list[Row]
-    next_cursor: str | None
+    return PageOfRows(items=items, next_cursor=cursor)

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from notes_api.auth.authorize import authenticated, authorize, parse_roles, required_roles
 from notes_api.auth.dependencies import CurrentToken, get_token_data
 from notes_api.auth.revocation_cache import RevocationCache
-from notes_api.auth.schemas import Identity
 from notes_api.auth.tokens import AccessTokenCodec, TokenData
-from notes_api.main import PUBLIC_PATHS, UnprotectedRouteError, check_routes_are_protected
+from notes_api.route_policy import PUBLIC_PATHS, UnprotectedRouteError, guard_and_document_routes
+from notes_api.sessions.schemas import Identity
 
 codec = AccessTokenCodec(
     key="k" * 32, algorithm="HS256", issuer="i", audience="a", lifetime=timedelta(minutes=5)
@@ -170,7 +170,7 @@ def test_roles_are_parsed_from_comma_joined_strings_with_whitespace() -> None:
 
 
 def test_guarding_twice_fails_at_decoration_time() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="is already guarded"):
         authorize("user")(authorize("admin")(lambda: None))
 
 
@@ -183,7 +183,7 @@ def test_authorize_above_the_route_decorator_fails_at_app_creation() -> None:
         return {}
 
     with pytest.raises(UnprotectedRouteError, match="/oops"):
-        check_routes_are_protected(app.routes)
+        guard_and_document_routes(app.routes)
 
 
 def test_unguarded_route_fails_at_app_creation() -> None:
@@ -194,7 +194,7 @@ def test_unguarded_route_fails_at_app_creation() -> None:
         return {}
 
     with pytest.raises(UnprotectedRouteError, match="/open"):
-        check_routes_are_protected(app.routes)
+        guard_and_document_routes(app.routes)
 
 
 def test_every_route_of_the_app_is_guarded_or_public(app: FastAPI) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -9,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import TEST_SECRET, MakeUser, bearer, login
+from tests.conftest import TEST_SECRET, Headers, MakeUser, bearer, login
 
 
 def forge(**overrides: object) -> str:
@@ -39,18 +40,23 @@ def test_no_token_is_401_with_a_bare_bearer_challenge(client: TestClient) -> Non
 
 
 @pytest.mark.parametrize(
-    "authorization",
+    "make_token",
     [
-        "Bearer not-a-jwt",
-        "Bearer " + forge(type="refresh"),
-        "Bearer " + forge(exp=datetime.now(UTC) - timedelta(minutes=1)),
-        "Bearer " + forge(aud="someone-else"),
-        "Bearer " + jwt.encode({"sub": "x"}, "another-key-that-is-long-enough-1234567", "HS256"),
-        "Bearer " + "a" * 10_000,
+        lambda: "not-a-jwt",
+        lambda: forge(type="refresh"),
+        lambda: forge(exp=datetime.now(UTC) - timedelta(minutes=1)),
+        lambda: forge(aud="someone-else"),
+        lambda: jwt.encode({"sub": "x"}, "another-key-that-is-long-enough-1234567", "HS256"),
+        lambda: "a" * 10_000,
     ],
     ids=["garbage", "wrong-type", "expired", "wrong-audience", "wrong-key", "huge"],
 )
-def test_unusable_token_is_401_invalid_token(client: TestClient, authorization: str) -> None:
+def test_unusable_token_is_401_invalid_token(
+    client: TestClient, make_token: Callable[[], str]
+) -> None:
+    """Tokens are forged when the test runs: forged at collection, an hour-long run would
+    leave every one of them expired, and the test would only ever check expiry."""
+    authorization = "Bearer " + make_token()
     response = client.get("/identify/me", headers={"Authorization": authorization})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
@@ -117,3 +123,13 @@ def test_openapi_declares_the_password_flow_on_protected_operations(client: Test
 def test_openapi_documents_401_and_403_on_role_protected_operations(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/roles"]["get"]
     assert {"401", "403"} <= operation["responses"].keys()
+
+
+def test_missing_role_is_403_even_with_an_invalid_body(
+    lenient: TestClient, auth_headers: Headers
+) -> None:
+    assert lenient.post("/users", headers=auth_headers(roles=["user"]), json={}).status_code == 403
+    assert (
+        lenient.get("/users", headers=auth_headers(roles=["user"]), params={"limit": 0}).status_code
+        == 403
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from notes_api.schema import head_revision
+from notes_api.schema_migrations import head_revision
 from tests.deploy.dockerfile import (
     ROOT,
     Instruction,
@@ -169,7 +169,7 @@ def test_the_built_wheel_carries_the_migrations_and_migrates_from_them(tmp_path:
 
     site = tmp_path / "site"
     probe = (
-        "import notes_api.schema as schema; "
+        "import notes_api.schema_migrations as schema; "
         "print(schema.__file__); print(schema.migrations_directory()); "
         "from notes_api.cli import main; main()"
     )

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from notes_api.schema import head_revision
+from notes_api.schema_migrations import head_revision
 from tests.databases import POSTGRES_URL
 from tests.deploy.dockerfile import ROOT, parse
 from tests.servers import free_port

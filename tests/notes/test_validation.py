@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import Headers
 from tests.notes.conftest import Caller, MakeNote
 
 TOO_BIG_ID = 2**31
@@ -167,3 +168,9 @@ def test_patch_with_an_unknown_field_is_422(
     response = client.patch(f"/notes/{note['id']}", json={"pinned": True}, headers=alice.headers)
 
     assert error_locations(response) == [["body", "pinned"]]
+
+
+@pytest.mark.parametrize("note_id", ["1_0", "+1", "1.0", "%201", "0x1", "\u0661"])
+def test_ids_are_plain_digits(lenient: TestClient, auth_headers: Headers, note_id: str) -> None:
+    response = lenient.get(f"/notes/{note_id}", headers=auth_headers())
+    assert response.status_code == 422

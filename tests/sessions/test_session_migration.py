@@ -18,13 +18,18 @@ from sqlalchemy import Connection, text
 from notes_api.auth.tokens import hash_refresh_token
 from notes_api.clock import utcnow
 from notes_api.main import create_app
-from notes_api.schema import alembic_config, downgrade_to, migrations_directory, upgrade_to_head
+from notes_api.schema_migrations import (
+    alembic_config,
+    downgrade_to,
+    migrations_directory,
+    upgrade_to_head,
+)
 from notes_api.sessions.sqlite_triggers import TRIGGERS
 from tests.conftest import make_settings
 from tests.databases import DATABASE_KINDS, POSTGRES_URL, reset_postgres_schema, sync_engine
 from tests.test_migrations import BATCH_REVISION
 
-BEFORE_SESSIONS = "0004"
+BEFORE_SESSIONS = "0005_login_attempts"
 
 
 @pytest.fixture(params=DATABASE_KINDS)

@@ -66,7 +66,9 @@ def test_log_in_add_edit_and_delete_a_note(page: Page, web_server: WebServer) ->
     )
 
     note.get_by_role("button", name="Delete").click()
-    note.get_by_role("button", name="Yes, delete").click()
+    page.get_by_role("alertdialog", name="Delete the note “Groceries for Sunday”?").get_by_role(
+        "button", name="Delete note"
+    ).click()
     expect(note).to_have_count(0)
     expect(page.get_by_text("No notes yet.")).to_be_visible()
     assert web_server.notes(alice) == []
@@ -137,7 +139,8 @@ def test_the_next_user_on_the_same_tab_starts_clean(page: Page, web_server: WebS
     expect(notes_list(page).get_by_role("listitem")).to_have_text([re.compile("Bob's list")])
     expect(page.get_by_label("Filter by source")).to_have_value("")
     expect(page.get_by_role("region", name="New note").get_by_label("Title")).to_have_value("")
-    expect(page.get_by_role("status").first).to_have_text("")
+    for status in page.get_by_role("status").all():
+        expect(status).to_have_text("")
 
 
 def test_reload_keeps_the_login_of_this_tab_only(page: Page, web_server: WebServer) -> None:
@@ -176,7 +179,9 @@ def test_load_more_pages_with_the_cursor_and_filter_by_source(
     page.get_by_label("Filter by source").fill("paper.pdf")
     page.get_by_role("button", name="Filter").click()
     expect(items).to_have_count(3)
-    expect(page.get_by_role("status").first).to_have_text("Showing notes with source “paper.pdf”.")
+    expect(page.get_by_role("status").filter(has_text="Showing")).to_have_text(
+        "Showing notes with source “paper.pdf”."
+    )
 
     add_note(page, "Unrelated", source="other.txt")  # not shown under this filter
     expect(items).to_have_count(3)
@@ -229,7 +234,7 @@ def test_a_failed_refresh_sends_the_user_back_to_the_login_form(
             else None
         ),
     )
-    page.get_by_role("button", name="Refresh").click()
+    page.get_by_role("button", name="Reload notes").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_text("Your session has ended. Please log in again.")
     assert len(refreshes) == 1

@@ -13,7 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
 from notes_api import web
-from notes_api.main import UnprotectedRouteError, check_routes_are_protected, create_app
+from notes_api.main import create_app
+from notes_api.route_policy import UnprotectedRouteError, guard_and_document_routes
 from notes_api.security_headers import API_CSP
 from notes_api.web import web_directory
 from tests.conftest import make_settings
@@ -84,8 +85,8 @@ def test_everything_the_page_loads_is_served_from_static(client: TestClient) -> 
     page = parse(client.get("/").text)
     assert page.scripts == ["static/js/app.js"]
     urls = [*page.scripts, *page.stylesheets]
-    scripts = web_directory() / "static" / "js"
-    urls += [f"static/js/{path.name}" for path in scripts.glob("*.js")]
+    static = web_directory() / "static"
+    urls += [f"static/{path.relative_to(static).as_posix()}" for path in static.rglob("*.js")]
     for url in urls:
         assert url is not None
         response = client.get(f"/{url}")
@@ -98,9 +99,11 @@ def test_everything_the_page_loads_is_served_from_static(client: TestClient) -> 
 
 def test_module_imports_resolve_to_files() -> None:
     scripts = web_directory() / "static" / "js"
-    for script in scripts.glob("*.js"):
-        for imported in re.findall(r'from "(\./[^"]+)"', script.read_text()):
-            assert (scripts / imported).is_file(), (script.name, imported)
+    modules = list(scripts.rglob("*.js"))
+    assert len(modules) > 3
+    for script in modules:
+        for imported in re.findall(r'(?:from|import) "(\.{1,2}/[^"]+)"', script.read_text()):
+            assert (script.parent / imported).resolve().is_file(), (script.name, imported)
 
 
 def test_the_page_has_no_inline_script_style_or_handler() -> None:
@@ -109,12 +112,22 @@ def test_the_page_has_no_inline_script_style_or_handler() -> None:
     assert None not in page.scripts
 
 
-@pytest.mark.parametrize("script", sorted((web_directory() / "static" / "js").glob("*.js")))
+SCRIPTS = sorted((web_directory() / "static" / "js").rglob("*.js"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
 def test_the_scripts_never_turn_strings_into_html_or_code(script: Path) -> None:
     forbidden = re.compile(
         r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|Function\("
     )
     assert forbidden.findall(script.read_text()) == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_the_scripts_spell_no_role_name(script: Path) -> None:
+    """What a person may do is asked of the API (GET /roles, a 403 from GET /notes), so
+    renaming or adding roles on the server never needs a change in the page."""
+    assert re.findall(r"""["'`](admin|user|metrics)["'`]""", script.read_text()) == []
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/notes", "/no-such-path"])
@@ -146,6 +159,20 @@ def test_docs_pages_run_only_self_hosted_files(client: TestClient, path: str) ->
         assert url is not None
         assert url.startswith("/docs/assets/"), url
         assert client.get(url).status_code == 200, url
+
+
+def test_redoc_is_served_without_its_cdn_logo_and_revalidates(client: TestClient) -> None:
+    response = client.get("/docs/assets/redoc.standalone.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "no-cache"
+    assert "cdn.redoc.ly" not in response.text
+    assert "Redoc" in response.text  # the bundle itself, not an empty answer
+    again = client.get(
+        "/docs/assets/redoc.standalone.js", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert client.post("/docs/assets/redoc.standalone.js").status_code == 405
 
 
 def test_docs_policies_forbid_inline_and_foreign_script(client: TestClient) -> None:
@@ -202,4 +229,4 @@ def test_a_mount_outside_the_public_list_is_refused(tmp_path: Path) -> None:
     app = FastAPI()
     app.mount("/files", StaticFiles(directory=tmp_path))
     with pytest.raises(UnprotectedRouteError, match="/files"):
-        check_routes_are_protected(app.routes)
+        guard_and_document_routes(app.routes)

@@ -5,21 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from notes_api.audit import service
-from notes_api.audit.schemas import AuditEventRead, AuditPage
+from notes_api.audit.schemas import AuditPage
 from notes_api.auth.authorize import authorize
-from notes_api.database import DbSession
+from notes_api.auth.roles import BuiltinRole
+from notes_api.dependencies import DbSession
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 
 router = APIRouter(tags=["audit"])
 
 
 @router.get("/audit", response_model=AuditPage, summary="Authentication and role events")
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def list_audit_events(
     db: DbSession, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> AuditPage:
-    page = await service.list_events(db, limit=limit, before_id=cursor)
-    return AuditPage(
-        items=[AuditEventRead.model_validate(event) for event in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return AuditPage.of(await service.list_events(db, limit=limit, before_id=cursor))

@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from notes_api.schemas import Page
 from notes_api.validation import UtcDatetime
 
 
@@ -19,6 +20,5 @@ class AuditEventRead(BaseModel):
     detail: dict[str, Any] | None
 
 
-class AuditPage(BaseModel):
-    items: list[AuditEventRead]
-    next_cursor: str | None
+class AuditPage(Page[AuditEventRead]):
+    pass

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.models import AuditEvent
-from notes_api.pagination import Page, paginate
+from notes_api.pagination import PageOfRows, paginate
 
 
 class AuditAction(StrEnum):
@@ -64,7 +64,7 @@ def record(
 
 async def list_events(
     db: AsyncSession, *, limit: int, before_id: int | None = None
-) -> Page[AuditEvent]:
+) -> PageOfRows[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 
-from notes_api.auth.revocation_cache import (
-    RevocationCache,
-    RevocationStateUnknownError,
-    TokenRevokedError,
-)
-from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError, TokenData
+from notes_api.auth.revocation_cache import RevocationStateUnknownError, TokenRevokedError
+from notes_api.auth.tokens import InvalidTokenError, TokenData
+from notes_api.dependencies import Codec, Revocations
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
@@ -50,17 +47,10 @@ def revocation_state_unknown() -> HTTPException:
     )
 
 
-async def get_token_codec(request: Request) -> AccessTokenCodec:
-    """`async def` although it awaits nothing: FastAPI runs a plain `def` dependency in the
-    thread pool, a hop that cost GET /identify/me more than the JWT check itself."""
-    codec: AccessTokenCodec = request.app.state.token_codec
-    return codec
-
-
 async def get_token_data(
-    request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-    codec: Annotated[AccessTokenCodec, Depends(get_token_codec)],
+    codec: Codec,
+    revocations: Revocations,
 ) -> TokenData:
     if token is None:
         raise not_authenticated()
@@ -68,7 +58,6 @@ async def get_token_data(
         data = codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
-    revocations: RevocationCache = request.app.state.revocations
     try:
         revocations.check(data.id, data.session_id, data.issued_at)
     except TokenRevokedError:

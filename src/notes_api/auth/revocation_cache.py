@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
 TRUST_SECONDS = 1.0
 """How long a confirmation of the feed is trusted: a listener that went silent (a
@@ -34,6 +35,16 @@ class TokenRevokedError(Exception):
 
 class RevocationStateUnknownError(Exception):
     """The worker cannot tell whether the token was revoked: the feed is not current."""
+
+
+WINDOW_MARGIN_SECONDS = 60.0
+"""Beyond the access-token lifetime: clock leeway and skew between hosts."""
+
+
+def cache_window(access_token_lifetime: timedelta) -> float:
+    """How long an ended session or a cut-off must be remembered: as long as a token
+    issued before it can still be presented."""
+    return access_token_lifetime.total_seconds() + WINDOW_MARGIN_SECONDS
 
 
 class RevocationCache:

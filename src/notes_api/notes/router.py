@@ -9,16 +9,18 @@ from pydantic import BeforeValidator, WithJsonSchema
 
 from notes_api.auth.authorize import authorize
 from notes_api.auth.dependencies import CurrentToken
+from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import TokenData
-from notes_api.database import DbSession, ReadDb
-from notes_api.errors import ForbiddenError
+from notes_api.dependencies import DbSession, ReadDb
+from notes_api.exceptions import ForbiddenError
 from notes_api.notes import service
 from notes_api.notes.schemas import NoteCreate, NotePage, NoteRead, NoteUpdate, Source
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
-from notes_api.users.service import ADMIN_ROLE
 from notes_api.validation import DATABASE_INT_MAX, DatabaseId
 
 router = APIRouter(tags=["notes"])
+
+NOTE_KEEPERS = (BuiltinRole.USER, BuiltinRole.ADMIN)
 
 ALL_OWNERS = "all"
 
@@ -50,7 +52,7 @@ SourceFilter = Annotated[Source | None, Query(description="Only notes with exact
 
 
 def _is_admin(token: TokenData) -> bool:
-    return ADMIN_ROLE in token.roles
+    return BuiltinRole.ADMIN in token.roles
 
 
 def _scope(token: TokenData) -> int | None:
@@ -68,7 +70,7 @@ def _listed_owner(owner: int | Literal["all"] | None, token: TokenData) -> int |
 
 
 @router.post("/notes", response_model=NoteRead, status_code=201)
-@authorize(roles="user,admin")
+@authorize(roles=NOTE_KEEPERS)
 async def create_note(
     payload: NoteCreate, db: DbSession, token: CurrentToken, response: Response
 ) -> NoteRead:
@@ -80,7 +82,7 @@ async def create_note(
 
 
 @router.get("/notes", response_model=NotePage)
-@authorize(roles="user,admin")
+@authorize(roles=NOTE_KEEPERS)
 async def list_notes(
     db: ReadDb,
     token: CurrentToken,
@@ -93,19 +95,17 @@ async def list_notes(
     page = await service.list_notes(
         db, owner_id=_listed_owner(owner, token), source=source, limit=limit, before_id=cursor
     )
-    return NotePage(
-        items=[NoteRead.model_validate(row) for row in page.items], next_cursor=page.next_cursor
-    )
+    return NotePage.of(page)
 
 
 @router.get("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
-@authorize(roles="user,admin")
+@authorize(roles=NOTE_KEEPERS)
 async def read_note(note_id: DatabaseId, db: ReadDb, token: CurrentToken) -> NoteRead:
-    return NoteRead.model_validate(await service.find_note(db, note_id, owner_id=_scope(token)))
+    return NoteRead.model_validate(await service.get_note_row(db, note_id, owner_id=_scope(token)))
 
 
 @router.patch("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
-@authorize(roles="user,admin")
+@authorize(roles=NOTE_KEEPERS)
 async def update_note(
     note_id: DatabaseId, payload: NoteUpdate, db: DbSession, token: CurrentToken
 ) -> NoteRead:
@@ -115,6 +115,6 @@ async def update_note(
 
 
 @router.delete("/notes/{note_id}", status_code=204, responses=ONE_NOTE_ERRORS)
-@authorize(roles="user,admin")
+@authorize(roles=NOTE_KEEPERS)
 async def delete_note(note_id: DatabaseId, db: DbSession, token: CurrentToken) -> None:
     await service.delete_note(db, note_id, owner_id=_scope(token))

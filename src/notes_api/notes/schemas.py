@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from notes_api.schemas import Page, RequestModel
 from notes_api.validation import Text, UtcDatetime
 
 TITLE_MAX_LENGTH = 200
@@ -31,22 +32,18 @@ def _not_nullable(schema: JsonDict) -> None:
     schema.update(string)
 
 
-class NoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NoteCreate(RequestModel):
     title: Title
     body: Body = ""
     source: Source | None = None
 
 
-class NoteUpdate(BaseModel):
+class NoteUpdate(RequestModel):
     """Partial update: only the fields sent change; `source: null` clears the source.
 
     `title` and `body` may be left out but not sent as null: their `None` only
     stands for "not sent", so it is refused and left out of the JSON schema.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     title: Title | None = Field(default=None, json_schema_extra=_not_nullable)
     body: Body | None = Field(default=None, json_schema_extra=_not_nullable)
@@ -72,6 +69,5 @@ class NoteRead(BaseModel):
     updated_at: UtcDatetime
 
 
-class NotePage(BaseModel):
-    items: list[NoteRead]
-    next_cursor: str | None
+class NotePage(Page[NoteRead]):
+    pass

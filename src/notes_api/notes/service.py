@@ -1,4 +1,5 @@
 """Use cases for notes. Each public function is one unit of work: it commits, or raises.
+`get_*` raises `NotFoundError` when nothing matches (there is no `find_*` here).
 
 `owner_id` scopes every lookup: a note outside the scope is reported exactly
 like a missing one, so nobody learns which ids other users hold. `None` means
@@ -15,9 +16,9 @@ from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, insert, se
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.database import Reader
-from notes_api.errors import NotFoundError
+from notes_api.exceptions import NotFoundError
 from notes_api.notes.models import Note
-from notes_api.pagination import Page, paginate
+from notes_api.pagination import PageOfRows, paginate
 
 NOT_FOUND = "Note not found"
 """One message for every note the caller cannot see, whatever the id."""
@@ -88,7 +89,7 @@ async def delete_note(db: AsyncSession, note_id: int, *, owner_id: int | None) -
     await db.commit()
 
 
-async def find_note(reader: Reader, note_id: int, *, owner_id: int | None) -> NoteRow:
+async def get_note_row(reader: Reader, note_id: int, *, owner_id: int | None) -> NoteRow:
     """One note as a row (GET /notes/{id}): a Core select on a read-only connection."""
     parameters: dict[str, Any] = {"note_id": note_id}
     if owner_id is not None:
@@ -107,7 +108,7 @@ async def list_notes(
     source: str | None = None,
     limit: int,
     before_id: int | None = None,
-) -> Page[NoteRow]:
+) -> PageOfRows[NoteRow]:
     """Newest first, `limit` at a time: one index range scan, no COUNT.
 
     Keyset on id, highest first: notes created while a client pages get higher

@@ -1,7 +1,7 @@
 """Keeps each worker's `RevocationCache` current from the database.
 
 PostgreSQL: one dedicated connection per worker LISTENs on the channel that
-the triggers of migration 0005_sessions notify (`s:<sid>` when a session
+the triggers of migration 0006_sessions notify (`s:<sid>` when a session
 ends, `u:<user id>:<epoch>` when a user's cut-off moves). It LISTENs first and
 loads the current set second, so nothing committed in between is missed.
 Every `PING_SECONDS` it NOTIFYs a channel of its own: notifications arrive in
@@ -64,9 +64,6 @@ POLL_OVERLAP_SECONDS = 60.0
 """A SQLite writer records its time before it commits (at most the busy timeout later)."""
 FLOOD_BATCH = 500
 """Notifications applied between two yields to the event loop."""
-WINDOW_MARGIN_SECONDS = 60.0
-"""Beyond the access-token lifetime: clock leeway and skew between hosts."""
-
 SNAPSHOT_SESSIONS = (
     "SELECT sid, extract(epoch FROM ended_at)::float8 FROM sessions"
     " WHERE ended_at > now() - make_interval(secs => %s)"
@@ -75,10 +72,6 @@ SNAPSHOT_CUT_OFFS = (
     "SELECT id, extract(epoch FROM tokens_valid_after)::float8 FROM users"
     " WHERE tokens_valid_after > now() - make_interval(secs => %s)"
 )
-
-
-def cache_window(access_token_lifetime: timedelta) -> float:
-    return access_token_lifetime.total_seconds() + WINDOW_MARGIN_SECONDS
 
 
 class MalformedNoticeError(ValueError):

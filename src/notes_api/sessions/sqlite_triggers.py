@@ -7,7 +7,7 @@ the original and renaming the copy; a trigger that names `users` makes that
 rename fail, and the triggers on the dropped table vanish with it. So the
 migration environment drops these triggers before any SQLite migration runs
 and installs them again afterwards, once the schema has the column they set.
-(PostgreSQL never rebuilds tables: its triggers live in revision 0005_sessions.)
+(PostgreSQL never rebuilds tables: its triggers live in revision 0006_sessions.)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def drop_sqlite_triggers(connection: Connection) -> None:
 
 def install_sqlite_triggers(connection: Connection) -> None:
     """Install the triggers if the schema has `users.tokens_valid_after` (revision
-    0005_sessions or later); below that revision there is nothing for them to set."""
+    0006_sessions or later); below that revision there is nothing for them to set."""
     columns = {row[1] for row in connection.execute(text("PRAGMA table_info(users)"))}
     if "tokens_valid_after" not in columns:
         return

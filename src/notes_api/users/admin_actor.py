@@ -16,13 +16,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from notes_api.audit.dependencies import client_ip
 from notes_api.audit.service import Actor
 from notes_api.auth.dependencies import CurrentToken, invalid_token
-from notes_api.database import DbSession
+from notes_api.auth.roles import BuiltinRole
+from notes_api.dependencies import DbSession
+from notes_api.request_context import client_ip
 from notes_api.users.models import Role, User, user_roles
-
-ADMIN_ROLE = "admin"
 
 
 async def current_admin(request: Request, db: DbSession, token: CurrentToken) -> Actor:
@@ -30,7 +29,7 @@ async def current_admin(request: Request, db: DbSession, token: CurrentToken) ->
         select(User.id)
         .join(user_roles, user_roles.c.user_id == User.id)
         .join(Role, Role.id == user_roles.c.role_id)
-        .where(User.id == token.id, User.disabled.is_(False), Role.name == ADMIN_ROLE)
+        .where(User.id == token.id, User.disabled.is_(False), Role.name == BuiltinRole.ADMIN)
     )
     if still_admin is None:
         raise invalid_token()

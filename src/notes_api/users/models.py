@@ -25,8 +25,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from notes_api.database import Base
 
-BUILTIN_ROLES = {"admin": "Administers users and roles; sees every note", "user": "Keeps notes"}
-
 user_roles = Table(
     "user_roles",
     Base.metadata,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
-from notes_api.audit.dependencies import AnonymousActor
 from notes_api.auth.authorize import authorize
-from notes_api.database import DbSession
-from notes_api.errors import ConflictError, NotFoundError
+from notes_api.auth.roles import BuiltinRole
+from notes_api.dependencies import AppSettings, DbSession
+from notes_api.exceptions import ConflictError, NotFoundError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.request_context import AnonymousActor
 from notes_api.users import service
 from notes_api.users.admin_actor import AdminActor
 from notes_api.users.schemas import (
@@ -26,37 +27,34 @@ router = APIRouter()
 
 
 @router.get("/roles", response_model=list[RoleRead], tags=["roles"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def list_roles(db: DbSession) -> list[RoleRead]:
     return [RoleRead.model_validate(role) for role in await service.list_roles(db)]
 
 
 @router.post("/roles", response_model=RoleRead, status_code=201, tags=["roles"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def create_role(payload: RoleCreate, db: DbSession, actor: AdminActor) -> RoleRead:
     role = await service.create_role(db, actor, name=payload.name, description=payload.description)
     return RoleRead.model_validate(role)
 
 
 @router.delete("/roles/{name}", status_code=204, tags=["roles"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def delete_role(name: RoleName, db: DbSession, actor: AdminActor) -> None:
     await service.delete_role(db, actor, name)
 
 
 @router.get("/users", response_model=UserPage, tags=["users"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def list_users(
     db: DbSession, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> UserPage:
-    page = await service.list_users(db, limit=limit, after_id=cursor)
-    return UserPage(
-        items=[UserRead.model_validate(user) for user in page.items], next_cursor=page.next_cursor
-    )
+    return UserPage.of(await service.list_users(db, limit=limit, after_id=cursor))
 
 
 @router.post("/users", response_model=UserRead, status_code=201, tags=["users"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def create_user(
     payload: UserCreate, db: DbSession, actor: AdminActor, response: Response
 ) -> UserRead:
@@ -73,13 +71,13 @@ async def create_user(
 
 
 @router.get("/users/{user_id}", response_model=UserRead, tags=["users"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
     return UserRead.model_validate(await service.get_user(db, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def update_user(
     user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: AdminActor
 ) -> UserRead:
@@ -90,23 +88,23 @@ async def update_user(
 
 
 @router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def grant_role(user_id: DatabaseId, name: RoleName, db: DbSession, actor: AdminActor) -> None:
     await service.grant_role(db, actor, user_id, name)
 
 
 @router.delete("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
-@authorize(roles="admin")
+@authorize(roles=BuiltinRole.ADMIN)
 async def revoke_role(
     user_id: DatabaseId, name: RoleName, db: DbSession, actor: AdminActor
 ) -> None:
     await service.revoke_role(db, actor, user_id, name)
 
 
-async def require_signup_enabled(request: Request) -> None:
+async def require_signup_enabled(settings: AppSettings) -> None:
     """404 while ALLOW_SIGNUP is off, decided before the body is validated, so a closed
     sign-up answers every request exactly like a path that does not exist."""
-    if not request.app.state.settings.allow_signup:
+    if not settings.allow_signup:
         raise NotFoundError("Not Found")
 
 

@@ -2,13 +2,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from notes_api.auth.roles import BuiltinRole
+from notes_api.schemas import Page, RequestModel
 from notes_api.validation import Email, Password, RoleName, Text, Username, UtcDatetime
-
-
-class RequestModel(BaseModel):
-    """Request bodies refuse unknown fields: a typo is a 422, not a silently ignored value."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class RoleCreate(RequestModel):
@@ -27,7 +23,7 @@ class UserCreate(RequestModel):
     username: Username
     email: Email | None = None
     password: Password
-    roles: list[RoleName] = Field(default_factory=lambda: ["user"], max_length=64)
+    roles: list[RoleName] = Field(default_factory=lambda: [BuiltinRole.USER.value], max_length=64)
 
 
 class SignupRequest(RequestModel):
@@ -53,6 +49,5 @@ class UserRead(BaseModel):
     roles: list[str] = Field(validation_alias="role_names")
 
 
-class UserPage(BaseModel):
-    items: list[UserRead]
-    next_cursor: str | None
+class UserPage(Page[UserRead]):
+    pass

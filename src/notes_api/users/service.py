@@ -1,7 +1,8 @@
 """Use cases for users and roles, shared by the HTTP API and the command line.
 
 Each public function is one unit of work: it commits, or raises a domain
-error and leaves the database as it was.
+error and leaves the database as it was. `find_*` returns None when nothing
+matches; `get_*` raises `NotFoundError`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from sqlalchemy.orm import selectinload
 
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import hash_password, in_hashing_thread
-from notes_api.errors import ConflictError, ForbiddenError, NotFoundError, is_unique_violation
-from notes_api.pagination import Page, paginate
+from notes_api.auth.roles import BUILTIN_ROLES, BuiltinRole
+from notes_api.exceptions import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    is_unique_violation,
+)
+from notes_api.pagination import PageOfRows, paginate
 from notes_api.sessions.session_store import EndCause, end_user_sessions
-from notes_api.users.models import BUILTIN_ROLES, Role, User, user_roles
+from notes_api.users.models import Role, User, user_roles
 from notes_api.users.schemas import UserUpdate
-
-ADMIN_ROLE = "admin"
 
 
 @asynccontextmanager
@@ -47,7 +52,7 @@ def _users_with_roles() -> Select[User]:
     return select(User).options(selectinload(User.roles))
 
 
-async def find_user(db: AsyncSession, username: str) -> User | None:
+async def find_user_by_username(db: AsyncSession, username: str) -> User | None:
     return await db.scalar(_users_with_roles().where(User.username == username.lower()))
 
 
@@ -59,13 +64,15 @@ async def get_user(db: AsyncSession, user_id: int) -> User:
 
 
 async def get_user_by_username(db: AsyncSession, username: str) -> User:
-    user = await find_user(db, username)
+    user = await find_user_by_username(db, username)
     if user is None:
         raise NotFoundError(f"No user named {username!r}")
     return user
 
 
-async def list_users(db: AsyncSession, *, limit: int, after_id: int | None = None) -> Page[User]:
+async def list_users(
+    db: AsyncSession, *, limit: int, after_id: int | None = None
+) -> PageOfRows[User]:
     """Users by id, `limit` at a time, each with roles (two queries per page, not one per user)."""
     query = _users_with_roles().order_by(User.id).limit(limit + 1)
     if after_id is not None:
@@ -100,7 +107,7 @@ async def create_user(
     username: str,
     password: str,
     email: str | None = None,
-    role_names: Sequence[str] = ("user",),
+    role_names: Sequence[str] = (BuiltinRole.USER,),
 ) -> User:
     """Hashes first, outside any transaction: no connection is held during the hash."""
     hashed_password = await hash_in_thread(password)
@@ -144,7 +151,7 @@ async def update_user(db: AsyncSession, actor: Actor, user_id: int, changes: Use
         user.hashed_password = new_hash
         record(db, AuditAction.PASSWORD_CHANGED, actor, target=user.username)
     if changes.disabled is not None and changes.disabled != user.disabled:
-        if changes.disabled and ADMIN_ROLE in user.role_names:
+        if changes.disabled and BuiltinRole.ADMIN in user.role_names:
             await _refuse_losing_the_last_admin(db)
         if not changes.disabled and actor.id == user.id:
             raise ForbiddenError("Nobody may enable themselves")
@@ -186,7 +193,7 @@ async def revoke_role(db: AsyncSession, actor: Actor, user_id: int, role_name: s
     role = await get_role(db, role_name)
     if role.name not in user.role_names:
         return
-    if role.name == ADMIN_ROLE and not user.disabled:
+    if role.name == BuiltinRole.ADMIN and not user.disabled:
         await _refuse_losing_the_last_admin(db)
     await db.execute(
         delete(user_roles).where(user_roles.c.user_id == user.id, user_roles.c.role_id == role.id)
@@ -202,7 +209,7 @@ async def _refuse_losing_the_last_admin(db: AsyncSession) -> None:
     serialized already), so two administrators revoking each other at the same
     time cannot both succeed and leave nobody in charge.
     """
-    await db.execute(select(Role.id).where(Role.name == ADMIN_ROLE).with_for_update())
+    await db.execute(select(Role.id).where(Role.name == BuiltinRole.ADMIN).with_for_update())
     if await _enabled_admins(db) <= 1:
         raise ConflictError("The last enabled administrator must stay an enabled administrator")
 
@@ -213,7 +220,7 @@ async def _enabled_admins(db: AsyncSession) -> int:
         .select_from(user_roles)
         .join(Role, Role.id == user_roles.c.role_id)
         .join(User, User.id == user_roles.c.user_id)
-        .where(Role.name == ADMIN_ROLE, User.disabled.is_(False))
+        .where(Role.name == BuiltinRole.ADMIN, User.disabled.is_(False))
     )
     return count or 0
 

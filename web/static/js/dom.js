@@ -57,3 +57,22 @@ export async function busy(form, work) {
     form.removeAttribute("aria-busy");
   }
 }
+
+/** A label and its control (and an optional hint, tied by aria-describedby). */
+export function field(labelText, control, hintText) {
+  control.id = uniqueId("field");
+  const label = el("label", { for: control.id }, labelText);
+  if (!hintText) return [label, control];
+  const hint = el("p", { class: "hint", id: uniqueId("hint") }, hintText);
+  control.setAttribute("aria-describedby", hint.id);
+  return [label, control, hint];
+}
+
+export function formatTime(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** A heading a view moves the focus to when it opens, so screen readers announce it. */
+export function viewHeading(text, level = "h1") {
+  return el(level, { tabindex: "-1", class: "view-title" }, text);
+}

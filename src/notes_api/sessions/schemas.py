@@ -4,6 +4,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from notes_api.sessions.exceptions import OAuthErrorCode
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""RFC 6749 section 5.1: token responses, errors included, must not be cached."""
+
 
 class TokenResponse(BaseModel):
     """RFC 6749 section 5.1 successful response."""
@@ -17,21 +22,15 @@ class TokenResponse(BaseModel):
 class OAuthErrorResponse(BaseModel):
     """RFC 6749 section 5.2 error response."""
 
-    error: Literal[
-        "invalid_request",
-        "invalid_grant",
-        "unsupported_grant_type",
-        "invalid_client",
-        "temporarily_unavailable",
-    ]
+    error: OAuthErrorCode
     error_description: str
+
+
+class RevokeResponse(BaseModel):
+    """RFC 7009 defines no body; an empty JSON object keeps every response JSON."""
 
 
 class Identity(BaseModel):
     id: int
     username: str
     roles: list[str]
-
-
-class RevokeResponse(BaseModel):
-    """RFC 7009 defines no body; an empty JSON object keeps every response JSON."""

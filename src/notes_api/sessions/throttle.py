@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv6Address, ip_address, ip_network
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.auth.models import LoginFailure
 from notes_api.clock import as_utc, utcnow
+from notes_api.sessions.exceptions import LoginThrottledError
+from notes_api.sessions.models import LoginAttempt
+from notes_api.sessions.policies import ThrottlePolicy
 from notes_api.validation import storable_username
 
 FIRST_DELAY = timedelta(seconds=30)
@@ -38,19 +39,6 @@ ABANDONED_AFTER = timedelta(seconds=60)
 """A pending attempt this old belongs to a process that died mid-login."""
 MAX_DOUBLINGS = 16
 """30 s x 2^16 is far past any window: the delay is capped by the window long before."""
-
-
-@dataclass(frozen=True)
-class ThrottlePolicy:
-    max_failures_per_user: int
-    max_failures_per_address: int
-    window: timedelta
-
-
-class LoginThrottledError(Exception):
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"retry after {retry_after_seconds} s")
-        self.retry_after_seconds = retry_after_seconds
 
 
 def address_key(client_ip: str | None) -> str:
@@ -84,13 +72,13 @@ async def reserve_attempt(
     while True:
         await _lock_pair(db, user, address)
         now = utcnow()
-        await db.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - policy.window))
+        await db.execute(delete(LoginAttempt).where(LoginAttempt.failed_at <= now - policy.window))
         if await _may_start(db, policy, user, address, now):
             attempt_id: int = (
                 await db.execute(
-                    insert(LoginFailure)
+                    insert(LoginAttempt)
                     .values(username=user, client_ip=address, failed_at=now, pending=True)
-                    .returning(LoginFailure.id)
+                    .returning(LoginAttempt.id)
                 )
             ).scalar_one()
             await db.commit()
@@ -117,15 +105,15 @@ async def _may_start(
     are left; past it (its delay served), one at a time. Pending attempts older than
     `ABANDONED_AFTER` belong to a process that died mid-login and do not count.
     """
-    recent = LoginFailure.failed_at > now - policy.window
-    failed = LoginFailure.pending.is_(False)
-    in_flight = LoginFailure.pending.is_(True) & (LoginFailure.failed_at > now - ABANDONED_AFTER)
-    pair = (LoginFailure.username == user, LoginFailure.client_ip == address, recent)
+    recent = LoginAttempt.failed_at > now - policy.window
+    failed = LoginAttempt.pending.is_(False)
+    in_flight = LoginAttempt.pending.is_(True) & (LoginAttempt.failed_at > now - ABANDONED_AFTER)
+    pair = (LoginAttempt.username == user, LoginAttempt.client_ip == address, recent)
     failures, last, pending = (
         await db.execute(
             select(
                 func.count().filter(failed),
-                func.max(LoginFailure.failed_at).filter(failed),
+                func.max(LoginAttempt.failed_at).filter(failed),
                 func.count().filter(in_flight),
             ).where(*pair)
         )
@@ -136,8 +124,8 @@ async def _may_start(
         _refuse_until(as_utc(last) + delay, now)
     address_failures, oldest = (
         await db.execute(
-            select(func.count(), func.min(LoginFailure.failed_at)).where(
-                LoginFailure.client_ip == address, recent, failed
+            select(func.count(), func.min(LoginAttempt.failed_at)).where(
+                LoginAttempt.client_ip == address, recent, failed
             )
         )
     ).one()
@@ -154,8 +142,8 @@ def _refuse_until(until: datetime, now: datetime) -> None:
 async def settle_failure(db: AsyncSession, attempt_id: int) -> None:
     """The attempt failed: it now counts as a failure, from now."""
     await db.execute(
-        update(LoginFailure)
-        .where(LoginFailure.id == attempt_id)
+        update(LoginAttempt)
+        .where(LoginAttempt.id == attempt_id)
         .values(pending=False, failed_at=utcnow())
     )
 
@@ -164,12 +152,12 @@ async def clear(db: AsyncSession, username: str, client_ip: str | None, attempt_
     """A successful login forgets its pair's failures and its own attempt; attempts of
     the pair still in flight keep their records."""
     await db.execute(
-        delete(LoginFailure).where(
-            (LoginFailure.id == attempt_id)
+        delete(LoginAttempt).where(
+            (LoginAttempt.id == attempt_id)
             | (
-                (LoginFailure.username == storable_username(username))
-                & (LoginFailure.client_ip == address_key(client_ip))
-                & LoginFailure.pending.is_(False)
+                (LoginAttempt.username == storable_username(username))
+                & (LoginAttempt.client_ip == address_key(client_ip))
+                & LoginAttempt.pending.is_(False)
             )
         )
     )

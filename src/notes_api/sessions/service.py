@@ -12,17 +12,14 @@ ends, and with it every token of the family.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import Actor, AuditAction, record
-from notes_api.auth import throttle
-from notes_api.auth.models import RefreshToken
 from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
-from notes_api.auth.throttle import ThrottlePolicy
 from notes_api.auth.tokens import (
     AccessTokenCodec,
     hash_refresh_token,
@@ -30,6 +27,10 @@ from notes_api.auth.tokens import (
     new_refresh_token,
 )
 from notes_api.clock import as_utc, utcnow
+from notes_api.sessions import throttle
+from notes_api.sessions.exceptions import InvalidGrantError
+from notes_api.sessions.models import RefreshToken
+from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions.session_store import (
     ClientInfo,
     EndCause,
@@ -40,19 +41,8 @@ from notes_api.sessions.session_store import (
     start_session,
 )
 from notes_api.users.models import Role, User, user_roles
-from notes_api.users.service import find_user
+from notes_api.users.service import find_user_by_username
 from notes_api.validation import is_username, storable_username
-
-
-class InvalidGrantError(Exception):
-    """RFC 6749 `invalid_grant`: wrong credentials, or an unusable refresh token."""
-
-
-@dataclass(frozen=True)
-class RefreshPolicy:
-    lifetime: timedelta
-    family_lifetime: timedelta
-
 
 PASSWORD_METHODS = ("pwd",)
 
@@ -89,7 +79,7 @@ async def authenticate(
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing.
     """
     attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
-    user = await find_user(db, username) if is_username(username) else None
+    user = await find_user_by_username(db, username) if is_username(username) else None
     await db.commit()  # ends the read; the loaded user and roles stay usable
     if user is None:
         await in_hashing_thread(burn_verification, password)

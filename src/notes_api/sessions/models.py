@@ -29,12 +29,12 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class LoginFailure(Base):
-    """One failed login, kept for the throttling window, or one still being checked
-    (`pending`); counted per (username, address) and per address. In the database, so
-    every worker and container sees the same counts."""
+class LoginAttempt(Base):
+    """One login attempt: still being checked (`pending`), or failed and kept for the
+    throttling window; counted per (username, address) and per address. In the database,
+    so every worker and container sees the same counts. A successful attempt is deleted."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "login_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
@@ -44,6 +44,6 @@ class LoginFailure(Base):
     pending: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
-        Index("ix_login_failures_username_client_ip", "username", "client_ip", "failed_at"),
-        Index("ix_login_failures_client_ip", "client_ip", "failed_at"),
+        Index("ix_login_attempts_username_client_ip", "username", "client_ip", "failed_at"),
+        Index("ix_login_attempts_client_ip", "client_ip", "failed_at"),
     )

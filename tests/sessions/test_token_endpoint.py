@@ -8,16 +8,17 @@ from datetime import timedelta
 
 import bcrypt
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from notes_api.auth.models import RefreshToken
 from notes_api.auth.tokens import hash_refresh_token
 from notes_api.clock import utcnow
+from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+from tests.conftest import DEFAULT_PASSWORD, Headers, MakeUser, bearer, login
 
 
 def refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
@@ -93,7 +94,7 @@ def test_unknown_user_answers_exactly_like_a_wrong_password(
 def test_unknown_user_still_costs_one_password_verification(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from notes_api.auth import service
+    from notes_api.sessions import service
 
     calls: list[str] = []
     monkeypatch.setattr(service, "burn_verification", lambda password: calls.append(password))
@@ -283,7 +284,7 @@ def test_no_transaction_is_open_while_the_password_is_hashed(
     client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A login holds no database lock or transaction during the ~30 ms hash."""
-    from notes_api.auth import service
+    from notes_api.sessions import service
 
     user = make_user()
     observed: list[bool] = []
@@ -315,3 +316,45 @@ def _database_is_idle(engine: Engine) -> bool:
             )
         ).scalar()
         return open_transactions == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (
+            b'--x\r\nContent-Disposition: form-data; name="username"; filename="f.txt"\r\n\r\n'
+            b'abc\r\n--x\r\nContent-Disposition: form-data; name="password"\r\n\r\npw\r\n--x--\r\n',
+            "multipart/form-data; boundary=x",
+        ),
+        (b"garbage", "multipart/form-data"),
+    ],
+    ids=["file-upload", "no-boundary"],
+)
+def test_malformed_token_requests_answer_in_rfc6749_format(
+    lenient: TestClient, content: bytes, content_type: str
+) -> None:
+    response = lenient.post("/token", content=content, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert response.headers["cache-control"] == "no-store"
+    assert "_file" not in response.text
+
+
+def test_a_forged_forwarded_address_is_not_stored(
+    app: FastAPI, make_user: MakeUser, auth_headers: Headers, db_engine: Engine
+) -> None:
+    user = make_user()
+    with TestClient(app, client=("z" * 80, 1)) as odd_client:
+        response = odd_client.post(
+            "/token", data={"username": user.username, "password": "nope1234"}
+        )
+    assert response.status_code == 400
+    with db_engine.connect() as connection:
+        stored = [
+            str(value)
+            for table in ("audit_events", "login_attempts")
+            for row in connection.execute(text(f"SELECT * FROM {table}"))
+            for value in row
+        ]
+    assert stored, "the failed login left no audit event or attempt row to check"
+    assert not any("zzz" in value for value in stored)

@@ -4,74 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Form, Request, Response
 
-from notes_api.audit.dependencies import client_ip
-from notes_api.auth import service
 from notes_api.auth.authorize import authenticated
-from notes_api.auth.dependencies import CurrentToken, get_token_codec
-from notes_api.auth.schemas import Identity, OAuthErrorResponse, RevokeResponse, TokenResponse
-from notes_api.auth.service import InvalidGrantError, RefreshPolicy
-from notes_api.auth.throttle import LoginThrottledError, ThrottlePolicy
-from notes_api.auth.tokens import AccessTokenCodec
-from notes_api.database import DbSession
+from notes_api.auth.dependencies import CurrentToken
+from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
+from notes_api.request_context import client_ip
+from notes_api.sessions import service
+from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError, OAuthError
+from notes_api.sessions.schemas import (
+    NO_STORE,
+    Identity,
+    OAuthErrorResponse,
+    RevokeResponse,
+    TokenResponse,
+)
 from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
+"""Paths whose every error, malformed requests included, answers in RFC 6749's format."""
 
 FormField = Annotated[str | None, Form()]
-Codec = Annotated[AccessTokenCodec, Depends(get_token_codec)]
-
-
-class OAuthError(Exception):
-    """An RFC 6749 section 5.2 error, answered as JSON with no-store headers (400 by default)."""
-
-    def __init__(
-        self, error: str, description: str, status_code: int = 400, retry_after: int | None = None
-    ) -> None:
-        super().__init__(description)
-        self.status_code = status_code
-        self.headers = NO_STORE | ({"Retry-After": str(retry_after)} if retry_after else {})
-        self.body = OAuthErrorResponse.model_validate(
-            {"error": error, "error_description": description}
-        )
-
-
-def oauth_error_response(exc: OAuthError) -> JSONResponse:
-    return JSONResponse(
-        status_code=exc.status_code, content=exc.body.model_dump(), headers=exc.headers
-    )
-
-
-async def oauth_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
-    return oauth_error_response(exc)
-
-
-def malformed_token_request() -> JSONResponse:
-    """A token request FastAPI could not even parse (wrong field types, an upload, a broken
-    multipart body) still answers in RFC 6749's format."""
-    return oauth_error_response(OAuthError("invalid_request", "Malformed token request"))
-
-
-TOKEN_REQUEST_ERRORS = {"/token": malformed_token_request, "/token/revoke": malformed_token_request}
-
-
-async def get_refresh_policy(request: Request) -> RefreshPolicy:
-    policy: RefreshPolicy = request.app.state.refresh_policy
-    return policy
-
-
-async def get_throttle_policy(request: Request) -> ThrottlePolicy:
-    policy: ThrottlePolicy = request.app.state.throttle_policy
-    return policy
-
-
-Policy = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
-Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
 
 
 @router.post(
@@ -88,7 +43,7 @@ async def issue_token(
     response: Response,
     db: DbSession,
     codec: Codec,
-    policy: Policy,
+    policy: Refresh,
     throttle_policy: Throttle,
     grant_type: FormField = None,
     username: FormField = None,

@@ -11,7 +11,7 @@ further triggers announce every cut-off and every ended session with
 listens to. (SQLite's triggers are kept by migrations/env.py, because batch
 mode rebuilds tables: see `notes_api.sessions.sqlite_triggers`.)
 
-Revision ID: 0005_sessions
+Revision ID: 0006_sessions
 Revises: 0004
 Create Date: 2026-11-25
 """
@@ -24,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_sessions"
-down_revision: str | None = "0004"
+revision: str = "0006_sessions"
+down_revision: str | None = "0005_login_attempts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,9 @@
-"""Domain errors and the handlers that turn every failure into a JSON response.
+"""The handlers that turn every failure into a JSON response.
 
-Services raise `NotFoundError` / `ConflictError` without knowing about HTTP;
-the CLI prints the same errors. Database outages become 503 and anything
-unexpected a bare 500 JSON body: never a traceback, SQL or driver text.
+Domain errors (`exceptions`) answer with their status and detail, RFC 6749
+errors (`sessions.exceptions.OAuthError`) in that protocol's format. Database
+outages become 503 and anything unexpected a bare 500 JSON body: never a
+traceback, SQL or driver text.
 
 Database outages are handled by class (SQLAlchemy's DBAPIError and pool
 timeout, OSError), not by the catch-all `Exception` handler: Starlette runs the
@@ -14,50 +15,26 @@ not see the 503.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from collections.abc import Collection
+from typing import Any
 
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
-logger = logging.getLogger(__name__)
+from notes_api.exceptions import DomainError, is_database_unavailable
+from notes_api.sessions.exceptions import OAuthError, malformed_token_request
+from notes_api.sessions.schemas import NO_STORE, OAuthErrorResponse
+
+# Operators filter the log on this name: it stays put whatever this module is called.
+logger = logging.getLogger("notes_api.errors")
 
 DATABASE_RETRY_AFTER_SECONDS = 5
-
-
-class DomainError(Exception):
-    status_code = status.HTTP_400_BAD_REQUEST
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class NotFoundError(DomainError):
-    status_code = status.HTTP_404_NOT_FOUND
-
-
-class ConflictError(DomainError):
-    status_code = status.HTTP_409_CONFLICT
-
-
-class ForbiddenError(DomainError):
-    status_code = status.HTTP_403_FORBIDDEN
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Connection-level failures, as opposed to errors in a statement we sent."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, ConnectionError | OSError)
 
 
 def database_unavailable_response() -> JSONResponse:
@@ -73,17 +50,24 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
 
 
+def oauth_error_response(exc: OAuthError) -> JSONResponse:
+    body = OAuthErrorResponse(error=exc.error, error_description=exc.description)
+    retry_after = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+    return JSONResponse(
+        status_code=exc.status_code, content=body.model_dump(), headers=NO_STORE | retry_after
+    )
+
+
+async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
+    return oauth_error_response(exc)
+
+
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.warning(
         "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
     )
     return database_unavailable_response()
-
-
-def is_unique_violation(exc: IntegrityError) -> bool:
-    """A UNIQUE constraint refused the write (PostgreSQL SQLSTATE 23505, or SQLite's message)."""
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate == "23505" or str(exc.orig).startswith("UNIQUE constraint failed")
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
@@ -108,17 +92,15 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-RequestErrorOverrides: TypeAlias = Mapping[str, Callable[[], JSONResponse]]
-"""Paths whose malformed requests answer in their own format (the OAuth token endpoints)."""
-
-
 def _request_error_handlers(
-    overrides: RequestErrorOverrides,
+    oauth_paths: Collection[str],
 ) -> tuple[ExceptionHandler, ExceptionHandler]:
+    """Malformed requests to `oauth_paths` (the token endpoints) answer in RFC 6749's format."""
+
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
-        if request.url.path in overrides:
-            return overrides[request.url.path]()
+        if request.url.path in oauth_paths:
+            return oauth_error_response(malformed_token_request())
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": validation_errors(exc)},
@@ -126,8 +108,9 @@ def _request_error_handlers(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
-        if exc.status_code == status.HTTP_400_BAD_REQUEST and request.url.path in overrides:
-            return overrides[request.url.path]()  # e.g. a multipart body without a boundary
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and request.url.path in oauth_paths:
+            # e.g. a multipart body without a boundary
+            return oauth_error_response(malformed_token_request())
         return await http_exception_handler(request, exc)
 
     return validation_error, http_error
@@ -144,11 +127,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI, overrides: RequestErrorOverrides) -> None:
-    validation_error, http_error = _request_error_handlers(overrides)
+def install_error_handlers(app: FastAPI, oauth_paths: Collection[str]) -> None:
+    validation_error, http_error = _request_error_handlers(oauth_paths)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(OAuthError, _oauth_error)
     for database_error in (DBAPIError, PoolTimeoutError, OSError):
         app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,52 @@
+"""The token endpoint's errors: what its use cases raise, and the one RFC 6749 error.
+
+Services raise `InvalidGrantError` / `LoginThrottledError`; the router turns
+them, and every other refusal of a token request, into an `OAuthError`: the
+only way an RFC 6749 section 5.2 answer is produced. `exception_handlers`
+renders it, for requests too malformed to reach the router as well.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+OAuthErrorCode = Literal[
+    "invalid_request",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "invalid_client",
+    "temporarily_unavailable",
+]
+
+
+class InvalidGrantError(Exception):
+    """RFC 6749 `invalid_grant`: wrong credentials, or an unusable refresh token."""
+
+
+class LoginThrottledError(Exception):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"retry after {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class OAuthError(Exception):
+    """An RFC 6749 section 5.2 error, answered as JSON with no-store headers (400 by default)."""
+
+    def __init__(
+        self,
+        error: OAuthErrorCode,
+        description: str,
+        status_code: int = 400,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.error: OAuthErrorCode = error
+        self.description = description
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+def malformed_token_request() -> OAuthError:
+    """A token request FastAPI could not even parse (wrong field types, an upload, a broken
+    multipart body) still answers in RFC 6749's format."""
+    return OAuthError("invalid_request", "Malformed token request")

@@ -1,0 +1,67 @@
+"""The application's state: one typed object, built from `Settings` by `create_app`.
+
+It is Starlette's `app.state` itself (a `State` subclass with declared
+attributes), so every request reaches it as `request.app.state`, and the
+providers in `dependencies` read it with types instead of `Any`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.datastructures import State
+
+from notes_api.auth.revocation_cache import RevocationCache, cache_window
+from notes_api.auth.tokens import AccessTokenCodec
+from notes_api.config import Settings
+from notes_api.database import (
+    PoolGate,
+    Reader,
+    create_app_engine,
+    create_session_factory,
+    pool_gate,
+)
+from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
+
+
+class AppState(State):
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    pool_gate: PoolGate
+    reader: Reader
+    token_codec: AccessTokenCodec
+    revocations: RevocationCache
+    throttle_policy: ThrottlePolicy
+    refresh_policy: RefreshPolicy
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = create_app_engine(settings.database_url)
+    gate = pool_gate(engine)
+    state = AppState()
+    state.settings = settings
+    state.engine = engine
+    state.session_factory = create_session_factory(engine)
+    state.pool_gate = gate
+    state.reader = Reader(engine, gate)
+    access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
+    state.token_codec = AccessTokenCodec(
+        key=settings.signing_key(),
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime=access_lifetime,
+    )
+    state.revocations = RevocationCache(window_seconds=cache_window(access_lifetime))
+    state.throttle_policy = ThrottlePolicy(
+        max_failures_per_user=settings.login_max_failures_per_user,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        window=timedelta(minutes=settings.login_failure_window_minutes),
+    )
+    state.refresh_policy = RefreshPolicy(
+        lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
+        family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
+    )
+    return state
