@@ -1,7 +1,7 @@
 """The `notes-api` command: serve, migrate, and manage users and roles from a shell.
 
-User commands run the same service functions as the HTTP API, so a user made
-here hashes its password exactly as login will verify it.
+User commands run the same service functions as the HTTP API (a user made here
+hashes its password as login verifies it); account commands: accounts.commands.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api.accounts import commands as account_commands
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
@@ -37,8 +38,7 @@ Result = TypeVar("Result")
 ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
 DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
 RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
-GRACEFUL_SHUTDOWN_SECONDS = 30
-"""Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
+GRACEFUL_SHUTDOWN_SECONDS = 30  # below compose's `stop_grace_period: 40s`
 
 
 def fail(message: str) -> typer.Exit:
@@ -89,10 +89,9 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn.
 
-    Logging is ours (LOG_FORMAT, LOG_LEVEL) for uvicorn's own lines too, and the
-    access log is the application's middleware, so uvicorn's is off. On SIGTERM
-    uvicorn stops accepting, lets requests in flight finish for up to
-    GRACEFUL_SHUTDOWN_SECONDS, then runs the lifespan exit, which closes the pool.
+    Logging is ours (LOG_FORMAT, LOG_LEVEL) for uvicorn's lines too; the access log is
+    the app's middleware, so uvicorn's is off. On SIGTERM uvicorn stops accepting, lets
+    requests finish for up to GRACEFUL_SHUTDOWN_SECONDS, then the lifespan exit runs.
     """
     import uvicorn
 
@@ -117,9 +116,8 @@ def serve(
 def migrate() -> None:
     """Upgrade the database schema to the latest migration.
 
-    Safe to run from several containers at once: on PostgreSQL the migrations run
-    under an advisory lock, so the first upgrades and the others then find the
-    schema at head.
+    Safe to run from several containers at once: on PostgreSQL the migrations run under
+    an advisory lock, so the first upgrades and the others then find the schema at head.
     """
     database_url = load_settings().database_url
     try:
@@ -134,8 +132,7 @@ def migrate() -> None:
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return password
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @cli.command("create-user")
@@ -294,6 +291,9 @@ def ensure_demo_users() -> None:
             f"demo user created: {username} / {password}  (shown once; keep it)",
             fg=typer.colors.GREEN,
         )
+
+
+account_commands.register(cli, run_with_session, _read_password, fail)
 
 
 def main() -> None:

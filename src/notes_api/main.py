@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from notes_api import __version__, observability
 from notes_api.accounts.recovery_router import router as recovery_router
 from notes_api.accounts.reset import build_mail_sender
+from notes_api.accounts.router import router as accounts_router
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
@@ -21,6 +22,7 @@ from notes_api.health import router as health_router
 from notes_api.notes.router import router as notes_router
 from notes_api.route_policy import guard_and_document_routes
 from notes_api.security_headers import SecurityHeadersMiddleware
+from notes_api.sessions.revocation_feed import revocation_feed, running_feed
 from notes_api.sessions.router import TOKEN_PATHS
 from notes_api.sessions.router import router as sessions_router
 from notes_api.state import build_state
@@ -66,11 +68,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if state.mail_sender is not None:
-            state.mail_sender.start()  # in every server process: they share the outbox
-        yield
-        if state.mail_sender is not None:
-            await state.mail_sender.stop()
+        feed = revocation_feed(
+            state.revocations, settings.database_url, settings.database_listen_url
+        )
+        async with running_feed(feed):
+            if state.mail_sender is not None:
+                state.mail_sender.start()  # in every server process: they share the outbox
+            yield
+            if state.mail_sender is not None:
+                await state.mail_sender.stop()
         await state.engine.dispose()
 
     app = FastAPI(
@@ -93,10 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    add_routes(
-        app,
-        [health_router, sessions_router, users_router, notes_router, audit_router, recovery_router],
-    )
+    routers = [health_router, sessions_router, users_router, notes_router, audit_router]
+    add_routes(app, [*routers, recovery_router, accounts_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

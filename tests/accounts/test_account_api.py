@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-# TEMPORARY: these need the sessions branch (sessions/session_store.py); removed when it merges.
-pytest.importorskip("notes_api.sessions.session_store", reason="needs the sessions branch")
-
 from typing import Any
 
 import jwt

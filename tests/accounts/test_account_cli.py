@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-# TEMPORARY: these need the sessions branch (sessions/session_store.py); removed when it merges.
-pytest.importorskip("notes_api.sessions.session_store", reason="needs the sessions branch")
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner, Result

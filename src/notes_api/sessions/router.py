@@ -19,6 +19,7 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
+from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
 
@@ -61,7 +62,7 @@ async def issue_token(
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
-            user = await service.authenticate(
+            verified = await service.authenticate(
                 db, username, password, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
@@ -73,7 +74,11 @@ async def issue_token(
                 status_code=429,
                 retry_after=throttled.retry_after_seconds,
             ) from None
-        pair = await service.start_session(db, user, codec, policy)
+        client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
+        try:
+            pair = await service.open_session(db, verified, codec, policy, client)
+        except InvalidGrantError:
+            raise OAuthError("invalid_grant", "Invalid username or password") from None
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")

@@ -3,8 +3,8 @@
 New tables only: nothing existing changes, so the upgrade is the same on a
 database holding data.
 
-Revision ID: 0006_mail_and_password_reset
-Revises: 0005_login_attempts
+Revision ID: 0007_mail_and_password_reset
+Revises: 0006_sessions
 Create Date: 2026-11-25
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_mail_and_password_reset"
-down_revision: str | None = "0005_login_attempts"
+revision: str = "0007_mail_and_password_reset"
+down_revision: str | None = "0006_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
