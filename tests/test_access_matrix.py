@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from tests.conftest import MakeUser, bearer, login
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
 
 CALLERS = ("anonymous", "no_roles", "user", "admin")
 
@@ -48,6 +48,22 @@ TABLE: dict[tuple[str, str], Case] = {
         (404, 404, 404, 404), json={"username": "newbie", "password": "password123"}
     ),
     ("GET", "/identify/me"): Case((401, 200, 200, 200)),
+    ("POST", "/account/password/forgot"): Case(
+        (202, 202, 202, 202), json={"email": "nobody@mail.example"}
+    ),
+    ("POST", "/account/password/reset"): Case(
+        (400, 400, 400, 400), json={"token": "A" * 43, "new_password": "password123"}
+    ),
+    ("GET", "/account"): Case((401, 200, 200, 200)),
+    ("POST", "/account/password"): Case(
+        (401, 204, 204, 204),
+        json={"current_password": DEFAULT_PASSWORD, "new_password": DEFAULT_PASSWORD},
+    ),
+    ("GET", "/account/sessions"): Case((401, 200, 200, 200)),
+    ("DELETE", "/account/sessions"): Case((401, 204, 204, 204)),
+    ("DELETE", "/account/sessions/{session_id}"): Case((401, 404, 404, 404)),
+    ("GET", "/users/{user_id}/sessions"): Case((*ADMIN_ONLY, 200)),
+    ("DELETE", "/users/{user_id}/sessions"): Case((*ADMIN_ONLY, 204)),
     ("POST", "/notes"): Case((401, 403, 201, 201), json={"title": "t"}),
     ("GET", "/notes"): Case((401, 403, 200, 200)),
     ("GET", "/notes/{note_id}"): Case((401, 403, 404, 200)),
@@ -107,7 +123,13 @@ def fill_path(client: TestClient, make_user: MakeUser, callers: dict[str, dict[s
         client.post("/roles", json={"name": role}, headers=admin)
         target = make_user(roles=["user", role])
         token = client.post("/account/tokens", json={"name": "t"}, headers=admin).json()
-        return path.format(note_id=note["id"], user_id=target.id, name=role, token_id=token["id"])
+        return path.format(
+            note_id=note["id"],
+            user_id=target.id,
+            name=role,
+            token_id=token["id"],
+            session_id="unknown",
+        )
 
     return fill
 

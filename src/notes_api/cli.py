@@ -1,7 +1,8 @@
 """The `notes-api` command: serve, migrate, and manage users and roles from a shell.
 
-User commands run the same service functions as the HTTP API, so a user made
-here hashes its password the way login verifies it."""
+User commands run the same service functions as the HTTP API (a user made here
+hashes its password as login verifies it); account commands: accounts.commands.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import __version__, preflight
+from notes_api.accounts import commands as account_commands
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
@@ -82,9 +84,8 @@ def serve(
 def migrate() -> None:
     """Upgrade the database schema to the latest migration.
 
-    Safe to run from several containers at once: on PostgreSQL the migrations run
-    under an advisory lock, so the first upgrades and the others then find the
-    schema at head.
+    Safe to run from several containers at once: on PostgreSQL the migrations run under
+    an advisory lock, so the first upgrades and the others then find the schema at head.
     """
     database_url = load_settings().database_url
     try:
@@ -99,8 +100,7 @@ def migrate() -> None:
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return password
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @cli.command("create-user")
@@ -251,6 +251,9 @@ def ensure_demo_users() -> None:
             f"demo user created: {username} / {password}  (shown once; keep it)",
             fg=typer.colors.GREEN,
         )
+
+
+account_commands.register(cli, run_with_session, _read_password, fail)
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from notes_api.smtp_url import parse_smtp_url
+
 DEV_PRIVATE_KEY_FILE = ".jwt-private-key-{algorithm}.pem"
 """Where development mode keeps its generated private key (git-ignored), one per algorithm."""
 ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256")
@@ -98,6 +100,11 @@ class Settings(BaseSettings):
     signup_max_per_address: int = Field(default=10, ge=1)
     signup_window_minutes: int = Field(default=60, ge=1)
 
+    smtp_url: SecretStr | None = None
+    """`smtp://host:port`, `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`."""
+    mail_from: str = Field(default="notes-api <notes-api@localhost>", pattern=r"^[^\r\n]+$")
+    password_reset_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+
     mfa_required_roles: Annotated[list[str], NoDecode] = []
     """Roles that count only for tokens whose login used a second factor (`otp` in amr)."""
 
@@ -152,6 +159,19 @@ class Settings(BaseSettings):
         for item in value:
             if item != "*":
                 ip_network(item, strict=False)
+        return value
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_smtp_url_is_none(cls, value: object) -> object:
+        """`SMTP_URL=` in a .env file means no SMTP server, as leaving it out does."""
+        return None if value == "" else value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_smtp_url(value.get_secret_value())  # the error names the part, not the URL
         return value
 
     @field_validator("public_url")

@@ -7,7 +7,7 @@ the work these do.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -64,6 +64,16 @@ async def get_sampler(request: Request) -> Sampler:
     return app_state(request).sampler
 
 
+def _nothing() -> None:
+    return None
+
+
+async def get_mail_waker(request: Request) -> Callable[[], None]:
+    """Wakes this process's mail sender after a request queued a mail."""
+    sender = app_state(request).mail_sender
+    return sender.wake if sender is not None else _nothing
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
@@ -73,3 +83,4 @@ Revocations = Annotated[RevocationCache, Depends(get_revocations)]
 Refresh = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
 Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
 MetricsSampler = Annotated[Sampler, Depends(get_sampler)]
+MailWaker = Annotated[Callable[[], None], Depends(get_mail_waker)]

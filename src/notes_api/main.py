@@ -11,6 +11,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from notes_api import __version__, instrumentation, observability, tracing
+from notes_api.accounts.recovery_router import router as recovery_router
+from notes_api.accounts.reset import build_mail_sender
+from notes_api.accounts.router import router as accounts_router
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.client_address import ClientAddressMiddleware
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tracer_provider = (
         tracing.build_tracer_provider(environ) if tracing.tracing_requested(environ) else None
     )
+    state.mail_sender = build_mail_sender(settings, state.session_factory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -80,7 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.revocations, settings.database_url, settings.database_listen_url
         )
         async with running_feed(feed), state.sampler.running():
+            if state.mail_sender is not None:
+                state.mail_sender.start()  # in every server process: they share the outbox
             yield
+            if state.mail_sender is not None:
+                await state.mail_sender.stop()
         await state.engine.dispose()
         if tracer_provider is not None:  # sends what is queued, within the exporter's timeout
             await asyncio.to_thread(tracer_provider.shutdown)
@@ -111,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, TOKEN_PATHS)
     routers = [health_router, sessions_router, users_router, notes_router, audit_router]
     add_routes(app, [*routers, metrics_router, discovery_router, personal_tokens_router])
+    add_routes(app, [recovery_router, accounts_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

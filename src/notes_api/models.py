@@ -1,7 +1,9 @@
 """Every table, imported in one place so `Base.metadata` is complete for Alembic and tests."""
 
+from notes_api.accounts.models import PasswordResetRequest, PasswordResetToken
 from notes_api.audit.models import AuditEvent
 from notes_api.database import Base
+from notes_api.mail.models import OutboxMail
 from notes_api.notes.models import Note
 from notes_api.personal_tokens.models import PersonalAccessToken
 from notes_api.sessions.models import RefreshToken
@@ -14,6 +16,9 @@ __all__ = [
     "Base",
     "LoginSession",
     "Note",
+    "OutboxMail",
+    "PasswordResetRequest",
+    "PasswordResetToken",
     "PersonalAccessToken",
     "RefreshToken",
     "Role",

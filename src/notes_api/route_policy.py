@@ -20,6 +20,8 @@ PUBLIC_PATHS = frozenset(
         "/token",
         "/token/revoke",
         "/signup",
+        "/account/password/forgot",
+        "/account/password/reset",
         "/healthz",
         "/readyz",
         "/",

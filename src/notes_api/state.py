@@ -26,6 +26,7 @@ from notes_api.database import (
     pool_gate,
 )
 from notes_api.instrumentation import Sampler
+from notes_api.mail.sender import MailSender
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 
 
@@ -43,6 +44,8 @@ class AppState(State):
     personal_tokens: PersonalTokenVerifier
     """Set by `create_app`: checking a personal token needs the users' tables, which the
     identity core (and so this module, which it imports) does not import."""
+    mail_sender: MailSender | None
+    """None in production without SMTP_URL: nothing can be mailed there."""
 
 
 def build_state(settings: Settings) -> AppState:
@@ -76,4 +79,5 @@ def build_state(settings: Settings) -> AppState:
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
     state.sampler = Sampler(engine, gate)
+    state.mail_sender = None  # create_app sets it: mail renderers live in the domains
     return state

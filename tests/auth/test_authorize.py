@@ -208,6 +208,8 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
         "/token",
         "/token/revoke",
         "/signup",
+        "/account/password/forgot",
+        "/account/password/reset",
         "/healthz",
         "/readyz",
         "/",

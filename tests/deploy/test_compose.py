@@ -182,3 +182,12 @@ def test_the_api_gets_longer_to_stop_than_its_graceful_shutdown(compose: dict[st
     grace = compose["services"]["api"]["stop_grace_period"]
     assert grace.endswith("s")
     assert int(grace[:-1]) > GRACEFUL_SHUTDOWN_SECONDS
+
+
+def test_mailpit_runs_only_in_the_dev_profile_with_its_ui_on_loopback(
+    compose: dict[str, Any],
+) -> None:
+    mailpit = compose["services"]["mailpit"]
+    assert mailpit["profiles"] == ["dev"]
+    assert [interpolate(port, {}) for port in mailpit["ports"]] == ["127.0.0.1:8025:8025"]
+    assert all("profiles" not in compose["services"][name] for name in ("db", "api"))

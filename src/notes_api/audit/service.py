@@ -32,6 +32,11 @@ class AuditAction(StrEnum):
     PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 - an event name
     PERSONAL_TOKEN_CREATED = "personal_token.created"  # noqa: S105 - an event name
     PERSONAL_TOKEN_DELETED = "personal_token.deleted"  # noqa: S105 - an event name
+    PASSWORD_CHANGE_FAILED = "user.password_change_failed"  # noqa: S105
+    PASSWORD_RESET_MAILED = "user.password_reset_mailed"  # noqa: S105
+    PASSWORD_RESET = "user.password_reset"  # noqa: S105
+    SESSION_ENDED = "session.ended"
+    SESSIONS_ENDED = "sessions.ended"
 
 
 @dataclass(frozen=True)

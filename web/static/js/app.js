@@ -12,6 +12,9 @@ import { hideLogin, initLogin, showLogin } from "./views/login.js";
 import "./views/notes.js";
 import "./views/account.js";
 import "./views/account-tokens.js";
+import "./views/account-password.js";
+import "./views/account-sessions.js";
+import "./views/reset-password.js";
 import "./views/admin.js";
 import "./views/audit.js";
 

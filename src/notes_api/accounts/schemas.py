@@ -1,0 +1,63 @@
+"""Request and response bodies of `/account/*` and `/users/{id}/sessions`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from notes_api.schemas import RequestModel
+from notes_api.validation import Email, Password, Text, Username, UtcDatetime
+
+RESET_TOKEN_MAX_LENGTH = 1024
+"""A longer `token` is refused as input (422); a shorter malformed one is a 400 like an
+unknown one: the client cannot tell a typo from an expired link, nor needs to."""
+
+
+class MfaState(BaseModel):
+    totp: bool = False
+    recovery_codes_left: int = 0
+
+
+class AccountRead(BaseModel):
+    id: int
+    username: str
+    email: str | None
+    roles: list[str]
+    mfa: MfaState = Field(default_factory=MfaState)
+
+
+class PasswordChange(RequestModel):
+    current_password: Text = Field(max_length=1024)
+    new_password: Password
+
+
+class ForgotPassword(RequestModel):
+    """`{"email": ...}` or `{"username": ...}`: exactly one."""
+
+    email: Email | None = None
+    username: Username | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ForgotPassword:
+        if (self.email is None) == (self.username is None):
+            raise ValueError("send either email or username")
+        return self
+
+
+class PasswordReset(RequestModel):
+    token: str = Field(max_length=RESET_TOKEN_MAX_LENGTH)
+    new_password: Password
+
+
+class SessionRead(BaseModel):
+    id: str
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime
+    expires_at: UtcDatetime
+    client_ip: str | None
+    user_agent: str | None
+    amr: list[str]
+    current: bool
+
+
+class Accepted(BaseModel):
+    detail: str = "If an enabled account with an email address matches, a reset link is on its way."

@@ -1,0 +1,159 @@
+"""The background sender: a task in every server process that drains the outbox.
+
+Each process runs one; they share the work through the outbox's claims, so
+any number of workers and instances send every mail once. The sender polls
+(a mail queued by another process waits at most `POLL_INTERVAL`) and is woken
+at once by a request of its own process that queued one. Nothing it holds is
+needed by another process: a restart loses nothing, the rows are the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import smtplib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notes_api.mail import outbox
+from notes_api.mail.outbox import ClaimedMail
+from notes_api.mail.transport import PermanentFailure, Transport
+
+POLL_INTERVAL_SECONDS = 1.0
+BATCH = 10
+STOP_GRACE_SECONDS = 5.0
+"""At shutdown, how long the mail being sent may take to finish (and be marked sent)."""
+
+logger = logging.getLogger("notes_api.mail")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A mail ready to go, and what to record in the database once the server accepted it
+    (in the transaction that marks it sent)."""
+
+    message: EmailMessage
+    after_sent: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Nothing to send (no such account, throttled, an address that cannot be mailed)."""
+
+    outcome: str
+
+
+Renderer = Callable[[AsyncSession, Mapping[str, Any]], Awaitable[Prepared | Discard]]
+
+
+class MailSender:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        transport: Transport,
+        renderers: Mapping[str, Renderer],
+    ) -> None:
+        self.session_factory = session_factory
+        self.transport = transport
+        self.renderers = dict(renderers)
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Look at the outbox now (called after a request committed a mail)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="mail-sender")
+
+    async def stop(self) -> None:
+        """Let the mail in flight finish (a mail sent but not marked would be sent again by
+        the next process), then stop; past the grace period, cancel."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self.wake()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        wake = self._wake = self._wake or asyncio.Event()
+        while not self._stopping:
+            try:
+                busy = await self.send_due()
+            except Exception as exc:  # the database is down, say: try again later
+                logger.warning("mail sender: cannot read the outbox (%s)", type(exc).__name__)
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), POLL_INTERVAL_SECONDS)
+                wake.clear()
+
+    async def send_due(self) -> bool:
+        """Send one batch of due mails; True if there was any (there may be more)."""
+        async with self.session_factory() as db:
+            claimed = await outbox.claim_due(db, BATCH)
+        for mail in claimed:
+            if self._stopping:  # the rest waits for its claim to expire: released now instead
+                async with self.session_factory() as db:
+                    await outbox.release(db, mail)
+                continue
+            await self._send_one(mail)
+        return bool(claimed)
+
+    async def _send_one(self, mail: ClaimedMail) -> None:
+        async with self.session_factory() as db:
+            renderer = self.renderers.get(mail.kind)
+            try:
+                prepared = (
+                    Discard("unknown_kind")
+                    if renderer is None
+                    else await renderer(db, mail.payload)
+                )
+                await db.commit()  # what rendering wrote must exist before the mail leaves
+                if isinstance(prepared, Prepared):
+                    await self.transport.deliver(prepared.message)
+            except PermanentFailure as exc:
+                prepared = Discard(str(exc).replace(" ", "_"))
+            except (OSError, smtplib.SMTPException) as exc:
+                # Down, refusing, timing out: the mail waits. Never the message in the log.
+                logger.warning(
+                    "mail %d not sent (attempt %d): %s", mail.id, mail.attempts, _why(exc)
+                )
+                await db.rollback()
+                await outbox.postpone(db, mail, _why(exc))
+                return
+            except Exception as exc:  # the database failed mid-way: retry like a send failure
+                logger.warning("mail %d not sent: %s", mail.id, type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await db.rollback()
+                    await outbox.postpone(db, mail, type(exc).__name__)
+                return
+            if isinstance(prepared, Prepared) and prepared.after_sent is not None:
+                await prepared.after_sent(db)
+            sent = isinstance(prepared, Prepared)
+            outcome = "sent" if sent else prepared.outcome  # type: ignore[union-attr]
+            if await outbox.finish(db, mail, sent=sent, outcome=outcome):
+                await db.commit()
+            else:
+                logger.warning("mail %d: claim lost while sending", mail.id)
+                await db.rollback()
+
+
+def _why(exc: BaseException) -> str:
+    code = getattr(exc, "smtp_code", None)
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
