@@ -61,6 +61,11 @@ TABLE: dict[tuple[str, str], Case] = {
     ("PUT", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("DELETE", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("GET", "/audit"): Case((*ADMIN_ONLY, 200)),
+    ("POST", "/account/mfa/totp"): Case((401, 201, 201, 201)),
+    # Nothing pending, nothing active: the callers have no second factor.
+    ("POST", "/account/mfa/totp/confirm"): Case((401, 409, 409, 409), json={"code": "000000"}),
+    ("DELETE", "/account/mfa/totp"): Case((401, 409, 409, 409), json={"code": "000000"}),
+    ("DELETE", "/users/{user_id}/mfa"): Case((*ADMIN_ONLY, 204)),
 }
 
 

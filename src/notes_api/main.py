@@ -16,6 +16,7 @@ from notes_api.config import Settings, get_settings
 from notes_api.docs import install_docs
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
+from notes_api.mfa.router import router as mfa_router
 from notes_api.notes.router import router as notes_router
 from notes_api.route_policy import guard_and_document_routes
 from notes_api.security_headers import SecurityHeadersMiddleware
@@ -86,7 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    add_routes(app, [health_router, sessions_router, users_router, notes_router, audit_router])
+    add_routes(
+        app, [health_router, sessions_router, users_router, notes_router, audit_router, mfa_router]
+    )
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

@@ -29,6 +29,12 @@ class AuditAction(StrEnum):
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     PASSWORD_CHANGED = "user.password_changed"  # noqa: S105 - an event name
+    LOGIN_MFA_REQUIRED = "login.mfa_required"
+    MFA_ENABLED = "mfa.enabled"
+    MFA_DISABLED = "mfa.disabled"
+    MFA_RESET = "mfa.reset"
+    MFA_CODE_REJECTED = "mfa.code_rejected"
+    RECOVERY_CODE_USED = "mfa.recovery_code_used"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,15 @@ from fastapi import APIRouter, Form, Request, Response
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
+from notes_api.mfa import login as mfa_login
 from notes_api.request_context import client_ip
 from notes_api.sessions import service
-from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError, OAuthError
+from notes_api.sessions.exceptions import (
+    InvalidGrantError,
+    LoginThrottledError,
+    MfaRequiredError,
+    OAuthError,
+)
 from notes_api.sessions.schemas import (
     NO_STORE,
     Identity,
@@ -27,12 +33,30 @@ TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
 
 FormField = Annotated[str | None, Form()]
 
+MFA_GRANTS: dict[str, mfa_login.Method] = {
+    "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
+    "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
+}
+
+
+def throttled_error(throttled: LoginThrottledError) -> OAuthError:
+    return OAuthError(
+        "temporarily_unavailable",
+        "Too many failed logins; try again later",
+        status_code=429,
+        retry_after=throttled.retry_after_seconds,
+    )
+
 
 @router.post(
     "/token",
     response_model=TokenResponse,
     responses={
         400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"},
+        403: {
+            "model": OAuthErrorResponse,
+            "description": "`mfa_required`: go on with an MFA grant and the `mfa_token`",
+        },
         429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
     },
     summary="Log in, or trade a refresh token for a new token pair",
@@ -51,8 +75,14 @@ async def issue_token(
     scope: FormField = None,
     client_id: FormField = None,
     client_secret: FormField = None,
+    mfa_token: FormField = None,
+    otp: FormField = None,
+    recovery_code: FormField = None,
 ) -> TokenResponse:
-    """`grant_type=password` (the default when omitted) or `grant_type=refresh_token`.
+    """`grant_type=password` (the default when omitted), `grant_type=refresh_token`, or, after
+    a password grant answered 403 `mfa_required`, one of the MFA grants with its `mfa_token`:
+    `urn:notes-api:params:oauth:grant-type:mfa-otp` with `otp`, or
+    `urn:notes-api:params:oauth:grant-type:mfa-recovery-code` with `recovery_code`.
 
     `scope`, `client_id` and `client_secret` are accepted and ignored: this
     service has one public client, and roles come from the database, not scopes.
@@ -67,12 +97,31 @@ async def issue_token(
         except InvalidGrantError:
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         except LoginThrottledError as throttled:
+            raise throttled_error(throttled) from None
+        except MfaRequiredError as required:
             raise OAuthError(
-                "temporarily_unavailable",
-                "Too many failed logins; try again later",
-                status_code=429,
-                retry_after=throttled.retry_after_seconds,
+                "mfa_required",
+                "A second factor is required: use an MFA grant with this mfa_token",
+                status_code=403,
+                mfa_token=required.mfa_token,
             ) from None
+        pair = await service.start_session(db, user, codec, policy)
+    elif grant_type in MFA_GRANTS:
+        method = MFA_GRANTS[grant_type]
+        code = otp if method == "otp" else recovery_code
+        if not mfa_token or not code:
+            field = "otp" if method == "otp" else "recovery_code"
+            raise OAuthError("invalid_request", f"mfa_token and {field} are required")
+        try:
+            user = await mfa_login.complete_login(
+                db, mfa_token, method, code, client_ip(request), throttle_policy
+            )
+        except InvalidGrantError:
+            raise OAuthError(
+                "invalid_grant", "The code is wrong or the mfa_token is invalid or expired"
+            ) from None
+        except LoginThrottledError as throttled:
+            raise throttled_error(throttled) from None
         pair = await service.start_session(db, user, codec, policy)
     elif grant_type == "refresh_token":
         if not refresh_token:
@@ -84,7 +133,9 @@ async def issue_token(
                 "invalid_grant", "Refresh token is invalid, expired or revoked"
             ) from None
     else:
-        raise OAuthError("unsupported_grant_type", "Use grant_type=password or refresh_token")
+        raise OAuthError(
+            "unsupported_grant_type", "Use grant_type=password, refresh_token or an MFA grant"
+        )
     response.headers.update(NO_STORE)
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token

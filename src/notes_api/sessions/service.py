@@ -25,8 +25,10 @@ from notes_api.auth.tokens import (
     new_refresh_token,
 )
 from notes_api.clock import as_utc, utcnow
+from notes_api.mfa import login as mfa_login
+from notes_api.mfa import service as mfa_service
 from notes_api.sessions import throttle
-from notes_api.sessions.exceptions import InvalidGrantError
+from notes_api.sessions.exceptions import InvalidGrantError, MfaRequiredError
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions.revocation import revoke_family
@@ -67,6 +69,8 @@ async def authenticate(
     valid, upgraded_hash = await in_hashing_thread(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
         await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
+    if await mfa_service.totp_secret(db, user.id) is not None:
+        await _second_factor_due(db, attempt, user, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:
         user.hashed_password = upgraded_hash
     await throttle.clear(db, username, client_ip, attempt)
@@ -85,6 +89,14 @@ async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Ac
     record(db, AuditAction.LOGIN_FAILED, actor, target=storable_username(username))
     await db.commit()
     raise InvalidGrantError
+
+
+async def _second_factor_due(db: AsyncSession, attempt: int, user: User, actor: Actor) -> NoReturn:
+    """The password was right and a second factor is due: the attempt is neither a failure
+    nor a success, so the pair's earlier failures (wrong codes included) stay counted."""
+    await throttle.discard(db, attempt)
+    record(db, AuditAction.LOGIN_MFA_REQUIRED, actor, target=user.username)
+    raise MfaRequiredError(await mfa_login.open_challenge(db, user, user.hashed_password))
 
 
 async def start_session(
