@@ -31,6 +31,11 @@ MIN_SECRET_DISTINCT_CHARACTERS = 8
 32-character hex key has fewer than 8 distinct characters well under once in a million."""
 
 
+_ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+"""The shape of a role name (`validation.ROLE_NAME_PATTERN`, which this core module may not
+import)."""
+
+
 class SettingsError(ValueError):
     """A setting makes the application unsafe or unable to start."""
 
@@ -71,11 +76,14 @@ class Settings(BaseSettings):
     forwarded_allow_ips: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     """Proxy addresses whose X-Forwarded-For is trusted (uvicorn's --forwarded-allow-ips)."""
 
+    mfa_required_roles: Annotated[list[str], NoDecode] = []
+    """Roles that count only for a login completed with a second factor (step-up)."""
+
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
 
-    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
+    @field_validator("cors_origins", "forwarded_allow_ips", "mfa_required_roles", mode="before")
     @classmethod
     def _parse_csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -86,6 +94,16 @@ class Settings(BaseSettings):
         for item in value:
             if item != "*":
                 ip_network(item, strict=False)
+        return value
+
+    @field_validator("mfa_required_roles")
+    @classmethod
+    def _check_role_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ROLE_NAME.fullmatch(name):
+                raise SettingsError(
+                    f"MFA_REQUIRED_ROLES: {name!r} is not a role name (lower-case slug)"
+                )
         return value
 
     @model_validator(mode="after")

@@ -54,6 +54,10 @@ async def get_throttle_policy(request: Request) -> ThrottlePolicy:
     return app_state(request).throttle_policy
 
 
+async def get_mfa_required_roles(request: Request) -> frozenset[str]:
+    return app_state(request).mfa_required_roles
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
@@ -61,3 +65,4 @@ ReadDb = Annotated[Reader, Depends(get_reader)]
 Codec = Annotated[AccessTokenCodec, Depends(get_token_codec)]
 Refresh = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
 Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
+MfaRequiredRoles = Annotated[frozenset[str], Depends(get_mfa_required_roles)]

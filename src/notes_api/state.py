@@ -33,6 +33,7 @@ class AppState(State):
     token_codec: AccessTokenCodec
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
+    mfa_required_roles: frozenset[str]
 
 
 def build_state(settings: Settings) -> AppState:
@@ -60,4 +61,5 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
+    state.mfa_required_roles = frozenset(settings.mfa_required_roles)
     return state

@@ -60,6 +60,7 @@ async def any_token() -> dict[str, str]:
 def guarded_client() -> Iterator[TestClient]:
     app = FastAPI()
     app.state.token_codec = codec
+    app.state.mfa_required_roles = frozenset()
     app.include_router(router)
     with TestClient(app) as client:
         yield client

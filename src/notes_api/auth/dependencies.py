@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 
+from notes_api.auth.step_up import apply_step_up
 from notes_api.auth.tokens import InvalidTokenError, TokenData
-from notes_api.dependencies import Codec
+from notes_api.dependencies import Codec, MfaRequiredRoles
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
@@ -36,13 +37,15 @@ def invalid_token() -> HTTPException:
 async def get_token_data(
     token: Annotated[str | None, Depends(oauth2_scheme)],
     codec: Codec,
+    mfa_required_roles: MfaRequiredRoles,
 ) -> TokenData:
     if token is None:
         raise not_authenticated()
     try:
-        return codec.decode(token)
+        data = codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
+    return apply_step_up(data, mfa_required_roles)
 
 
 CurrentToken = Annotated[TokenData, Depends(get_token_data)]

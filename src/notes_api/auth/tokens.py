@@ -35,6 +35,11 @@ class TokenData(BaseModel):
     id: int
     username: str
     roles: list[str]
+    amr: list[str] = []
+    """How the user authenticated at login (RFC 8176): `["pwd"]` or `["pwd", "otp"]`."""
+    withheld_roles: list[str] = []
+    """Roles the token carries that count only with a second factor it lacks
+    (`MFA_REQUIRED_ROLES`): left out of `roles`, so no check can grant them by mistake."""
 
 
 def join_roles(roles: list[str]) -> str:
@@ -55,7 +60,9 @@ class AccessTokenCodec:
     audience: str
     lifetime: timedelta
 
-    def encode(self, *, user_id: int, username: str, roles: list[str]) -> str:
+    def encode(
+        self, *, user_id: int, username: str, roles: list[str], amr: list[str] | None = None
+    ) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": username,
@@ -67,6 +74,7 @@ class AccessTokenCodec:
             "jti": uuid.uuid4().hex,
             "iss": self.issuer,
             "aud": self.audience,
+            "amr": list(amr or ["pwd"]),
         }
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
@@ -88,7 +96,10 @@ class AccessTokenCodec:
         user_id, username, roles = claims["id"], claims["sub"], claims["roles"]
         if type(user_id) is not int or not isinstance(username, str) or not isinstance(roles, str):
             raise InvalidTokenError("malformed claims")
-        return TokenData(id=user_id, username=username, roles=split_roles(roles))
+        amr = claims.get("amr", [])
+        if not isinstance(amr, list) or not all(isinstance(method, str) for method in amr):
+            raise InvalidTokenError("malformed amr")
+        return TokenData(id=user_id, username=username, roles=split_roles(roles), amr=amr)
 
 
 def new_refresh_token() -> str:

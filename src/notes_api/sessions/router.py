@@ -122,7 +122,9 @@ async def issue_token(
             ) from None
         except LoginThrottledError as throttled:
             raise throttled_error(throttled) from None
-        pair = await service.start_session(db, user, codec, policy)
+        pair = await service.start_session(
+            db, user, codec, policy, amr=mfa_login.SECOND_FACTOR_METHODS
+        )
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
@@ -165,4 +167,7 @@ async def revoke_token(
 @router.get("/identify/me", response_model=Identity, summary="Who the access token belongs to")
 @authenticated
 async def identify_me(token: CurrentToken) -> Identity:
-    return Identity(id=token.id, username=token.username, roles=token.roles)
+    # Every role the token carries, those awaiting a second factor too: the page offers
+    # their views, and a call answered 401 insufficient_user_authentication leads to step-up.
+    roles = sorted({*token.roles, *token.withheld_roles})
+    return Identity(id=token.id, username=token.username, roles=roles)

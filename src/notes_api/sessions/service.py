@@ -62,6 +62,7 @@ async def authenticate(
     """
     attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
     user = await find_user_by_username(db, username) if is_username(username) else None
+    has_totp = user is not None and await mfa_service.totp_secret(db, user.id) is not None
     await db.commit()  # ends the read; the loaded user and roles stay usable
     if user is None:
         await in_hashing_thread(burn_verification, password)
@@ -69,7 +70,7 @@ async def authenticate(
     valid, upgraded_hash = await in_hashing_thread(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
         await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
-    if await mfa_service.totp_secret(db, user.id) is not None:
+    if has_totp:
         await _second_factor_due(db, attempt, user, Actor(id=user.id, client_ip=client_ip))
     if upgraded_hash is not None:
         user.hashed_password = upgraded_hash
@@ -100,9 +101,13 @@ async def _second_factor_due(db: AsyncSession, attempt: int, user: User, actor: 
 
 
 async def start_session(
-    db: AsyncSession, user: User, codec: AccessTokenCodec, policy: RefreshPolicy
+    db: AsyncSession,
+    user: User,
+    codec: AccessTokenCodec,
+    policy: RefreshPolicy,
+    amr: tuple[str, ...] = ("pwd",),
 ) -> TokenPair:
-    """A fresh token family for a user who just logged in."""
+    """A fresh token family for a user who just logged in with the methods `amr`."""
     now = utcnow()
     return await _issue(
         db,
@@ -112,6 +117,7 @@ async def start_session(
         family_id=new_family_id(),
         family_expires_at=now + policy.family_lifetime,
         now=now,
+        amr=amr,
     )
 
 
@@ -195,6 +201,7 @@ async def _issue(
     family_id: str,
     family_expires_at: datetime,
     now: datetime,
+    amr: tuple[str, ...] = ("pwd",),
 ) -> TokenPair:
     refresh_token = new_refresh_token()
     db.add(
@@ -208,7 +215,9 @@ async def _issue(
         )
     )
     await db.commit()
-    access_token = codec.encode(user_id=user.id, username=user.username, roles=user.role_names)
+    access_token = codec.encode(
+        user_id=user.id, username=user.username, roles=user.role_names, amr=list(amr)
+    )
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
