@@ -39,7 +39,8 @@ def install_cors(app: FastAPI, origins: list[str]) -> None:
         allow_credentials=False,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["Location", "Retry-After", "X-Request-ID"],
+        # WWW-Authenticate: a page on another origin tells a step-up challenge from an expiry.
+        expose_headers=["Location", "Retry-After", "X-Request-ID", "WWW-Authenticate"],
         max_age=600,
     )
 

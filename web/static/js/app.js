@@ -11,6 +11,7 @@ import { hideLogin, initLogin, showLogin } from "./views/login.js";
 // Importing a view module registers its view; the order of `nav` sets the menu.
 import "./views/notes.js";
 import "./views/account.js";
+import "./views/second-factor.js";
 import "./views/admin.js";
 import "./views/audit.js";
 
@@ -53,6 +54,12 @@ session.addEventListener("change", renderHeader);
 session.addEventListener("end", (event) => {
   renderHeader();
   showLogin(event.detail);
+});
+// A call needed a login with the second factor (RFC 9470): this login cannot do it, so
+// it ends and the person logs in again; the address stays, so they come back to it.
+session.addEventListener("stepup", async (event) => {
+  await session.logout();
+  showLogin(`${event.detail} Log in again with your second factor.`);
 });
 onRoute(markCurrent);
 
