@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.clock import utcnow
+from notes_api.exceptions import NotFoundError
 from notes_api.mfa import service
 from notes_api.mfa.models import MfaChallenge
 from notes_api.sessions import throttle
@@ -87,7 +88,11 @@ async def complete_login(
         await db.rollback()
         raise InvalidGrantError
     challenge_id = challenge.id
-    user = await get_user(db, challenge.user_id)
+    try:
+        user = await get_user(db, challenge.user_id)
+    except NotFoundError:  # deleted between the lookups (its challenges go with it)
+        await db.rollback()
+        raise InvalidGrantError from None
     bound_to_current_password = challenge.password_digest == _digest(user.hashed_password)
     await db.commit()
     username, actor = user.username, Actor(id=user.id, client_ip=client_ip)
