@@ -61,7 +61,9 @@ def test_other_roles_of_the_same_token_still_count(client: TestClient, make_user
     person = make_user(roles=["user", "admin"])
     headers = bearer(login(client, person.username)["access_token"])
     assert client.get("/notes", headers=headers).status_code == 200
-    assert client.get("/notes", headers=headers, params={"owner": "all"}).status_code == 403
+    everyone = client.get("/notes", headers=headers, params={"owner": "all"})
+    assert everyone.status_code == 401
+    assert "insufficient_user_authentication" in everyone.headers["www-authenticate"]
 
 
 def test_a_role_outside_the_list_needs_no_second_factor(
