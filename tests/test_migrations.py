@@ -22,6 +22,7 @@ from notes_api.schema_migrations import (
     migrations_directory,
     upgrade_to_head,
 )
+from notes_api.sessions.sqlite_triggers import drop_sqlite_triggers
 from tests.databases import DATABASE_KINDS, POSTGRES_URL, reset_postgres_schema, sync_engine
 
 BATCH_REVISION = """
@@ -148,6 +149,7 @@ def test_the_batch_trap_is_real_with_foreign_keys_on(tmp_path: Path) -> None:
     database = tmp_path / "trap.db"
     _migrated_with_roles(database)
     with sync_engine(f"sqlite:///{database}") as engine, engine.connect() as connection:
+        drop_sqlite_triggers(connection)  # as migrations/env.py does
         context = MigrationContext.configure(connection, opts={"render_as_batch": True})
         operations = Operations(context)
         with (

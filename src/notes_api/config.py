@@ -57,6 +57,9 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./notes.db"
+    database_listen_url: str | None = None
+    """Where each worker LISTENs for revocations (PostgreSQL): a direct connection when
+    DATABASE_URL goes through a pooler in transaction mode. Default: DATABASE_URL."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -20,6 +20,7 @@ from notes_api.mfa.router import router as mfa_router
 from notes_api.notes.router import router as notes_router
 from notes_api.route_policy import guard_and_document_routes
 from notes_api.security_headers import SecurityHeadersMiddleware
+from notes_api.sessions.revocation_feed import revocation_feed, running_feed
 from notes_api.sessions.router import TOKEN_PATHS
 from notes_api.sessions.router import router as sessions_router
 from notes_api.state import build_state
@@ -65,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        feed = revocation_feed(
+            state.revocations, settings.database_url, settings.database_listen_url
+        )
+        async with running_feed(feed):
+            yield
         await state.engine.dispose()
 
     app = FastAPI(

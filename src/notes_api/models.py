@@ -5,11 +5,13 @@ from notes_api.database import Base
 from notes_api.mfa.models import MfaChallenge, RecoveryCode, TotpCredential
 from notes_api.notes.models import Note
 from notes_api.sessions.models import RefreshToken
+from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import Role, User, user_roles
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "LoginSession",
     "MfaChallenge",
     "Note",
     "RecoveryCode",

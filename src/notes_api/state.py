@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
+from notes_api.auth.revocation_cache import RevocationCache, cache_window
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import (
@@ -31,6 +32,7 @@ class AppState(State):
     pool_gate: PoolGate
     reader: Reader
     token_codec: AccessTokenCodec
+    revocations: RevocationCache
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
     mfa_required_roles: frozenset[str]
@@ -45,13 +47,15 @@ def build_state(settings: Settings) -> AppState:
     state.session_factory = create_session_factory(engine)
     state.pool_gate = gate
     state.reader = Reader(engine, gate)
+    access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
     state.token_codec = AccessTokenCodec(
         key=settings.signing_key(),
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        lifetime=timedelta(minutes=settings.access_token_expire_minutes),
+        lifetime=access_lifetime,
     )
+    state.revocations = RevocationCache(window_seconds=cache_window(access_lifetime))
     state.throttle_policy = ThrottlePolicy(
         max_failures_per_user=settings.login_max_failures_per_user,
         max_failures_per_address=settings.login_max_failures_per_address,

@@ -91,3 +91,28 @@ def test_a_misspelt_role_in_mfa_required_roles_is_refused(
     monkeypatch.setenv("MFA_REQUIRED_ROLES", "Admin")
     with pytest.raises((SettingsError, ValueError), match="MFA_REQUIRED_ROLES"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_tokens_of_a_second_factor_login_carry_amr_pwd_otp_across_refresh(
+    client: TestClient, make_enrolled: MakeEnrolled
+) -> None:
+    import jwt
+
+    admin = make_enrolled(roles=["admin"])
+    tokens = mfa_login(client, admin.username, admin.secret)
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["pwd", "otp"]
+    renewed = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    ).json()
+    renewed_claims = jwt.decode(renewed["access_token"], options={"verify_signature": False})
+    assert renewed_claims["amr"] == ["pwd", "otp"]
+    assert renewed_claims["sid"] == claims["sid"]
+    assert client.get("/users", headers=bearer(renewed["access_token"])).status_code == 200
+
+
+def test_a_password_only_token_carries_amr_pwd(client: TestClient, make_user: MakeUser) -> None:
+    import jwt
+
+    tokens = login(client, make_user().username)
+    assert jwt.decode(tokens["access_token"], options={"verify_signature": False})["amr"] == ["pwd"]

@@ -25,6 +25,7 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
+from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
 
@@ -91,7 +92,7 @@ async def issue_token(
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
-            user = await service.authenticate(
+            verified = await service.authenticate(
                 db, username, password, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
@@ -105,7 +106,11 @@ async def issue_token(
                 status_code=403,
                 mfa_token=required.mfa_token,
             ) from None
-        pair = await service.start_session(db, user, codec, policy)
+        client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
+        try:
+            pair = await service.open_session(db, verified, codec, policy, client)
+        except InvalidGrantError:
+            raise OAuthError("invalid_grant", "Invalid username or password") from None
     elif grant_type in MFA_GRANTS:
         method = MFA_GRANTS[grant_type]
         code = otp if method == "otp" else recovery_code
@@ -122,9 +127,14 @@ async def issue_token(
             ) from None
         except LoginThrottledError as throttled:
             raise throttled_error(throttled) from None
-        pair = await service.start_session(
-            db, user, codec, policy, amr=mfa_login.SECOND_FACTOR_METHODS
-        )
+        verified = service.VerifiedUser(user=user, verified_hash=user.hashed_password)
+        client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
+        try:
+            pair = await service.open_session(
+                db, verified, codec, policy, client, amr=mfa_login.SECOND_FACTOR_METHODS
+            )
+        except InvalidGrantError:  # the password changed or the user was disabled meanwhile
+            raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")

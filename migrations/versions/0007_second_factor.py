@@ -3,8 +3,8 @@
 New tables only: a database holding data upgrades with every user still
 logging in with the password alone.
 
-Revision ID: 0006_second_factor
-Revises: 0005_login_attempts
+Revision ID: 0007_second_factor
+Revises: 0006_sessions
 Create Date: 2026-11-25
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_second_factor"
-down_revision: str | None = "0005_login_attempts"
+revision: str = "0007_second_factor"
+down_revision: str | None = "0006_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
