@@ -10,7 +10,7 @@ from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.request_context import client_ip
-from notes_api.sessions import service
+from notes_api.sessions import refresh_throttle, service
 from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError, OAuthError
 from notes_api.sessions.schemas import (
     NO_STORE,
@@ -19,6 +19,7 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
+from notes_api.sessions.service import TokenPair
 from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
@@ -34,7 +35,7 @@ FormField = Annotated[str | None, Form()]
     response_model=TokenResponse,
     responses={
         400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"},
-        429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
+        429: {"model": OAuthErrorResponse, "description": "Too many failed attempts"},
     },
     summary="Log in, or trade a refresh token for a new token pair",
 )
@@ -82,18 +83,37 @@ async def issue_token(
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
-        try:
-            pair = await service.rotate(db, refresh_token, codec, policy, client_ip(request))
-        except InvalidGrantError:
-            raise OAuthError(
-                "invalid_grant", "Refresh token is invalid, expired or revoked"
-            ) from None
+        pair = await _refresh(db, refresh_token, codec, policy, throttle_policy, client_ip(request))
     else:
         raise OAuthError("unsupported_grant_type", "Use grant_type=password or refresh_token")
     response.headers.update(NO_STORE)
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )
+
+
+async def _refresh(
+    db: DbSession,
+    refresh_token: str,
+    codec: Codec,
+    policy: Refresh,
+    throttle_policy: Throttle,
+    address: str | None,
+) -> TokenPair:
+    """The refresh grant, throttled per address on its failures."""
+    try:
+        await refresh_throttle.refuse_if_throttled(db, throttle_policy, address)
+        return await service.rotate(db, refresh_token, codec, policy, address)
+    except LoginThrottledError as throttled:
+        raise OAuthError(
+            "temporarily_unavailable",
+            "Too many failed refresh attempts; try again later",
+            status_code=429,
+            retry_after=throttled.retry_after_seconds,
+        ) from None
+    except InvalidGrantError:
+        await refresh_throttle.record_failure(db, address)
+        raise OAuthError("invalid_grant", "Refresh token is invalid, expired or revoked") from None
 
 
 @router.post(
