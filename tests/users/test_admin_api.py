@@ -378,7 +378,9 @@ def test_two_admins_revoking_each_other_leave_one_admin(
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         statuses = sorted(pool.map(revoke, [(ann, second.id), (ben, first.id)]))
-    assert statuses == [204, 409]
+    # The loser is refused by the last-admin rule (409), or, when the winner committed
+    # before it started, by the re-check that it is still an administrator (401).
+    assert statuses in ([204, 409], [204, 401])
 
 
 def test_the_last_enabled_admin_cannot_be_disabled_by_a_stale_admin_token(
@@ -391,4 +393,4 @@ def test_the_last_enabled_admin_cannot_be_disabled_by_a_stale_admin_token(
     with db_engine.begin() as connection:
         connection.execute(text("DELETE FROM user_roles WHERE user_id <> :id"), {"id": last.id})
     response = client.patch(f"/users/{last.id}", headers=stale, json={"disabled": True})
-    assert response.status_code == 409
+    assert response.status_code == 401  # no longer an administrator, per the database

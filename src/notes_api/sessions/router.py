@@ -11,7 +11,7 @@ from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.mfa import login as mfa_login
 from notes_api.request_context import client_ip
-from notes_api.sessions import service
+from notes_api.sessions import refresh_throttle, service
 from notes_api.sessions.exceptions import (
     InvalidGrantError,
     LoginThrottledError,
@@ -25,6 +25,7 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
+from notes_api.sessions.service import TokenPair
 from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
@@ -58,7 +59,7 @@ def throttled_error(throttled: LoginThrottledError) -> OAuthError:
             "model": OAuthErrorResponse,
             "description": "`mfa_required`: go on with an MFA grant and the `mfa_token`",
         },
-        429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
+        429: {"model": OAuthErrorResponse, "description": "Too many failed attempts"},
     },
     summary="Log in, or trade a refresh token for a new token pair",
 )
@@ -138,12 +139,7 @@ async def issue_token(
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
-        try:
-            pair = await service.rotate(db, refresh_token, codec, policy, client_ip(request))
-        except InvalidGrantError:
-            raise OAuthError(
-                "invalid_grant", "Refresh token is invalid, expired or revoked"
-            ) from None
+        pair = await _refresh(db, refresh_token, codec, policy, throttle_policy, client_ip(request))
     else:
         raise OAuthError(
             "unsupported_grant_type", "Use grant_type=password, refresh_token or an MFA grant"
@@ -152,6 +148,30 @@ async def issue_token(
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )
+
+
+async def _refresh(
+    db: DbSession,
+    refresh_token: str,
+    codec: Codec,
+    policy: Refresh,
+    throttle_policy: Throttle,
+    address: str | None,
+) -> TokenPair:
+    """The refresh grant, throttled per address on its failures."""
+    try:
+        await refresh_throttle.refuse_if_throttled(db, throttle_policy, address)
+        return await service.rotate(db, refresh_token, codec, policy, address)
+    except LoginThrottledError as throttled:
+        raise OAuthError(
+            "temporarily_unavailable",
+            "Too many failed refresh attempts; try again later",
+            status_code=429,
+            retry_after=throttled.retry_after_seconds,
+        ) from None
+    except InvalidGrantError:
+        await refresh_throttle.record_failure(db, address)
+        raise OAuthError("invalid_grant", "Refresh token is invalid, expired or revoked") from None
 
 
 @router.post(

@@ -9,8 +9,9 @@ from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import AppSettings, DbSession
 from notes_api.exceptions import ConflictError, NotFoundError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
-from notes_api.request_context import AnonymousActor, CurrentActor
+from notes_api.request_context import AnonymousActor
 from notes_api.users import service
+from notes_api.users.admin_actor import AdminActor
 from notes_api.users.schemas import (
     RoleCreate,
     RoleRead,
@@ -33,14 +34,14 @@ async def list_roles(db: DbSession) -> list[RoleRead]:
 
 @router.post("/roles", response_model=RoleRead, status_code=201, tags=["roles"])
 @authorize(roles=BuiltinRole.ADMIN)
-async def create_role(payload: RoleCreate, db: DbSession, actor: CurrentActor) -> RoleRead:
+async def create_role(payload: RoleCreate, db: DbSession, actor: AdminActor) -> RoleRead:
     role = await service.create_role(db, actor, name=payload.name, description=payload.description)
     return RoleRead.model_validate(role)
 
 
 @router.delete("/roles/{name}", status_code=204, tags=["roles"])
 @authorize(roles=BuiltinRole.ADMIN)
-async def delete_role(name: RoleName, db: DbSession, actor: CurrentActor) -> None:
+async def delete_role(name: RoleName, db: DbSession, actor: AdminActor) -> None:
     await service.delete_role(db, actor, name)
 
 
@@ -55,7 +56,7 @@ async def list_users(
 @router.post("/users", response_model=UserRead, status_code=201, tags=["users"])
 @authorize(roles=BuiltinRole.ADMIN)
 async def create_user(
-    payload: UserCreate, db: DbSession, actor: CurrentActor, response: Response
+    payload: UserCreate, db: DbSession, actor: AdminActor, response: Response
 ) -> UserRead:
     user = await service.create_user(
         db,
@@ -78,7 +79,7 @@ async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
 @router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
 @authorize(roles=BuiltinRole.ADMIN)
 async def update_user(
-    user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: CurrentActor
+    user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: AdminActor
 ) -> UserRead:
     if payload.disabled and user_id == actor.id:
         raise ConflictError("Administrators cannot disable themselves")
@@ -88,16 +89,14 @@ async def update_user(
 
 @router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
 @authorize(roles=BuiltinRole.ADMIN)
-async def grant_role(
-    user_id: DatabaseId, name: RoleName, db: DbSession, actor: CurrentActor
-) -> None:
+async def grant_role(user_id: DatabaseId, name: RoleName, db: DbSession, actor: AdminActor) -> None:
     await service.grant_role(db, actor, user_id, name)
 
 
 @router.delete("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
 @authorize(roles=BuiltinRole.ADMIN)
 async def revoke_role(
-    user_id: DatabaseId, name: RoleName, db: DbSession, actor: CurrentActor
+    user_id: DatabaseId, name: RoleName, db: DbSession, actor: AdminActor
 ) -> None:
     await service.revoke_role(db, actor, user_id, name)
 

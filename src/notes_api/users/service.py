@@ -18,7 +18,12 @@ from sqlalchemy.orm import selectinload
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import hash_password, in_hashing_thread
 from notes_api.auth.roles import BUILTIN_ROLES, BuiltinRole
-from notes_api.exceptions import ConflictError, NotFoundError, is_unique_violation
+from notes_api.exceptions import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    is_unique_violation,
+)
 from notes_api.pagination import PageOfRows, paginate
 from notes_api.sessions.session_store import EndCause, end_user_sessions
 from notes_api.users.models import Role, User, user_roles
@@ -148,6 +153,8 @@ async def update_user(db: AsyncSession, actor: Actor, user_id: int, changes: Use
     if changes.disabled is not None and changes.disabled != user.disabled:
         if changes.disabled and BuiltinRole.ADMIN in user.role_names:
             await _refuse_losing_the_last_admin(db)
+        if not changes.disabled and actor.id == user.id:
+            raise ForbiddenError("Nobody may enable themselves")
         user.disabled = changes.disabled
         action = AuditAction.USER_DISABLED if changes.disabled else AuditAction.USER_ENABLED
         record(db, action, actor, target=user.username)
@@ -161,7 +168,10 @@ async def update_user(db: AsyncSession, actor: Actor, user_id: int, changes: Use
 
 
 async def grant_role(db: AsyncSession, actor: Actor, user_id: int, role_name: str) -> None:
-    """Idempotent: granting a role the user already has changes nothing."""
+    """Idempotent: granting a role the user already has changes nothing. Nobody may grant
+    roles to themselves (a demoted administrator must not reinstate itself)."""
+    if actor.id == user_id:
+        raise ForbiddenError("Nobody may grant roles to themselves")
     user = await get_user(db, user_id)
     role = await get_role(db, role_name)
     if role.name in user.role_names:

@@ -1,0 +1,39 @@
+"""Administrative writes re-check, in the database, that the caller is still an enabled admin.
+
+The access token says `admin`, and the revocation cache refuses it within a
+second of the role being taken away or the user being disabled. Within that
+second, a demoted administrator could still re-enable itself, grant itself
+`admin` again, or lock the other administrators out. So every administrative
+write first reads the caller's row (one indexed read, on a rare path) and
+answers 401, as for a revoked token, unless the caller is enabled and holds
+`admin` now.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from notes_api.audit.service import Actor
+from notes_api.auth.dependencies import CurrentToken, invalid_token
+from notes_api.auth.roles import BuiltinRole
+from notes_api.dependencies import DbSession
+from notes_api.request_context import client_ip
+from notes_api.users.models import Role, User, user_roles
+
+
+async def current_admin(request: Request, db: DbSession, token: CurrentToken) -> Actor:
+    still_admin = await db.scalar(
+        select(User.id)
+        .join(user_roles, user_roles.c.user_id == User.id)
+        .join(Role, Role.id == user_roles.c.role_id)
+        .where(User.id == token.id, User.disabled.is_(False), Role.name == BuiltinRole.ADMIN)
+    )
+    if still_admin is None:
+        raise invalid_token()
+    return Actor(id=token.id, client_ip=client_ip(request))
+
+
+AdminActor = Annotated[Actor, Depends(current_admin)]

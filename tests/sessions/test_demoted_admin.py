@@ -1,0 +1,100 @@
+"""A disabled and demoted administrator cannot reinstate itself with the token it still holds.
+
+The revocation cache refuses that token within a second; these tests blind the
+cache to show that the administrative writes re-check the database anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from notes_api.auth.revocation_cache import RevocationCache
+from tests.conftest import MakeUser, bearer, login
+
+
+@pytest.fixture
+def blind_client(app: FastAPI) -> Iterator[TestClient]:
+    """A worker that has not heard of any revocation yet (the second before the notice)."""
+    with TestClient(app) as client:
+        app.state.revocations = RevocationCache(window_seconds=60, trust_seconds=math.inf)
+        yield client
+
+
+@pytest.fixture
+def demoted(
+    blind_client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> tuple[dict[str, str], int]:
+    """An administrator's headers, taken before another administrator disabled and demoted
+    it in the database; and the other administrator's id."""
+    mallory = make_user(roles=["admin", "user"])
+    other = make_user(roles=["admin", "user"])
+    headers = bearer(login(blind_client, mallory.username)["access_token"])
+    with db_engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET disabled = true WHERE id = :id"), {"id": mallory.id}
+        )
+        connection.execute(text("DELETE FROM user_roles WHERE user_id = :id"), {"id": mallory.id})
+    return headers | {"X-Mallory-Id": str(mallory.id)}, other.id
+
+
+def test_a_demoted_administrator_cannot_enable_itself(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int], db_engine: Engine
+) -> None:
+    headers, _other = demoted
+    own_id = headers["X-Mallory-Id"]
+    answer = blind_client.patch(f"/users/{own_id}", json={"disabled": False}, headers=headers)
+    assert answer.status_code == 401
+    with db_engine.connect() as connection:
+        assert connection.scalar(text("SELECT disabled FROM users WHERE id = :id"), {"id": own_id})
+
+
+def test_a_demoted_administrator_cannot_grant_itself_admin(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int]
+) -> None:
+    headers, _other = demoted
+    own_id = headers["X-Mallory-Id"]
+    assert blind_client.put(f"/users/{own_id}/roles/admin", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change", [{"password": "taken over by mallory"}, {"disabled": True}, {"email": "m@x.org"}]
+)
+def test_a_demoted_administrator_cannot_touch_another_administrator(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int], change: dict[str, object]
+) -> None:
+    headers, other = demoted
+    assert blind_client.patch(f"/users/{other}", json=change, headers=headers).status_code == 401
+
+
+def test_a_demoted_administrator_cannot_create_users_or_roles(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int]
+) -> None:
+    headers, other = demoted
+    new_user = {"username": "sleeper", "password": "a long password", "roles": ["admin"]}
+    assert blind_client.post("/users", json=new_user, headers=headers).status_code == 401
+    assert (
+        blind_client.post("/roles", json={"name": "backdoor"}, headers=headers).status_code == 401
+    )
+    assert blind_client.delete(f"/users/{other}/roles/admin", headers=headers).status_code == 401
+
+
+def test_nobody_may_grant_roles_to_themselves(client: TestClient, make_user: MakeUser) -> None:
+    admin = make_user(roles=["admin"])
+    headers = bearer(login(client, admin.username)["access_token"])
+    assert client.put(f"/users/{admin.id}/roles/user", headers=headers).status_code == 403
+    other = make_user(roles=[])
+    assert client.put(f"/users/{other.id}/roles/user", headers=headers).status_code == 204
+
+
+def test_an_administrator_still_in_office_can_administer(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    headers = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
+    user = make_user()
+    assert client.patch(f"/users/{user.id}", json={"disabled": True}, headers=headers).is_success

@@ -1,0 +1,177 @@
+"""Races between a refresh thief, or logins in flight, and whatever should stop them,
+run with real concurrent clients against two server processes on PostgreSQL (SQLite
+serializes writers and would hide them)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterator
+
+import httpx2
+import pytest
+
+from tests.conftest import DEFAULT_PASSWORD, MakeUser
+from tests.databases import POSTGRES_URL
+from tests.servers import running_server
+from tests.sessions.test_revocation_across_workers import server_env
+
+pytestmark = [
+    pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL"),
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
+
+TRIALS = 8
+THIEF_PATIENCE_SECONDS = 10.0
+NEW_PASSWORD = "another long password"
+
+
+@pytest.fixture
+def servers(database_url: str) -> Iterator[tuple[str, str]]:
+    # Each trial retries every token the thief held: far more failed refreshes from this
+    # address than the refresh grant's throttle allows by default.
+    env = server_env(database_url, LOGIN_MAX_FAILURES_PER_ADDRESS="1000000")
+    with running_server(env) as first, running_server(env) as second:
+        yield first, second
+
+
+async def password_login(
+    client: httpx2.AsyncClient, username: str, password: str = DEFAULT_PASSWORD
+) -> httpx2.Response:
+    return await client.post("/token", data={"username": username, "password": password})
+
+
+async def refresh(client: httpx2.AsyncClient, refresh_token: str) -> httpx2.Response:
+    return await client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+
+
+async def thief(client: httpx2.AsyncClient, obtained: list[str], started: asyncio.Event) -> None:
+    """Rotate the stolen token (`obtained[0]`) as fast as possible, keeping every token."""
+    while True:
+        answer = await refresh(client, obtained[-1])
+        if answer.status_code != 200:
+            return
+        obtained.append(answer.json()["refresh_token"])
+        started.set()
+
+
+async def race(
+    servers: tuple[str, str], username: str, victim_acts: Callable[..., Awaitable[None]]
+) -> list[str]:
+    """One trial: the thief loops on one server while the victim acts on the other, at a
+    random moment; then every refresh token the thief ever held is tried again."""
+    async with (
+        httpx2.AsyncClient(base_url=servers[0], timeout=30) as thief_client,
+        httpx2.AsyncClient(base_url=servers[1], timeout=30) as victim_client,
+    ):
+        tokens = (await password_login(victim_client, username)).json()
+        started = asyncio.Event()
+        obtained = [tokens["refresh_token"]]
+        loop = asyncio.create_task(thief(thief_client, obtained, started))
+        await asyncio.wait_for(started.wait(), timeout=30)
+        await asyncio.sleep(random.uniform(0, 0.05))  # timing jitter, not a secret
+        await victim_acts(victim_client, tokens)
+        done, _ = await asyncio.wait({loop}, timeout=THIEF_PATIENCE_SECONDS)
+        if not done:  # still rotating long after the victim acted: it survived
+            loop.cancel()
+        survivors = []
+        for token in obtained:
+            if (await refresh(thief_client, token)).status_code == 200:
+                survivors.append(token)
+        return survivors
+
+
+def test_a_looping_thief_does_not_outlive_reuse_detection(
+    servers: tuple[str, str], make_user: MakeUser
+) -> None:
+    user = make_user()
+
+    async def victim_presents_its_spent_token(
+        client: httpx2.AsyncClient, tokens: dict[str, str]
+    ) -> None:
+        assert (await refresh(client, tokens["refresh_token"])).status_code == 400
+
+    for _ in range(TRIALS):
+        assert asyncio.run(race(servers, user.username, victim_presents_its_spent_token)) == []
+
+
+def test_a_looping_thief_does_not_outlive_logout(
+    servers: tuple[str, str], make_user: MakeUser
+) -> None:
+    user = make_user()
+
+    async def victim_logs_out(client: httpx2.AsyncClient, tokens: dict[str, str]) -> None:
+        answer = await client.post("/token/revoke", data={"token": tokens["refresh_token"]})
+        assert answer.status_code == 200
+
+    for _ in range(TRIALS):
+        assert asyncio.run(race(servers, user.username, victim_logs_out)) == []
+
+
+def test_a_looping_thief_does_not_outlive_a_password_change(
+    servers: tuple[str, str], make_user: MakeUser
+) -> None:
+    admin = make_user(roles=["admin"])
+    passwords = iter(f"{NEW_PASSWORD} {trial}" for trial in range(TRIALS))
+
+    for _ in range(TRIALS):
+        user = make_user()
+
+        async def admin_changes_the_password(
+            client: httpx2.AsyncClient, _tokens: dict[str, str], user_id: int = user.id
+        ) -> None:
+            admin_token = (await password_login(client, admin.username)).json()["access_token"]
+            answer = await client.patch(
+                f"/users/{user_id}",
+                json={"password": next(passwords)},
+                headers={"Authorization": f"Bearer {admin_token}"},
+            )
+            assert answer.status_code == 200
+
+        assert asyncio.run(race(servers, user.username, admin_changes_the_password)) == []
+
+
+async def logins_across_a_password_change(
+    servers: tuple[str, str], admin: str, user_id: int, username: str
+) -> list[str]:
+    """Logins with the old password keep starting on both servers until the change has
+    been answered; the refresh tokens of those that succeeded must all be dead."""
+    async with (
+        httpx2.AsyncClient(base_url=servers[0], timeout=30) as first,
+        httpx2.AsyncClient(base_url=servers[1], timeout=30) as second,
+    ):
+        admin_token = (await password_login(first, admin)).json()["access_token"]
+        changed = asyncio.Event()
+        obtained: list[str] = []
+
+        async def keep_logging_in(client: httpx2.AsyncClient) -> None:
+            while not changed.is_set():
+                answer = await password_login(client, username)
+                if answer.status_code == 200:
+                    obtained.append(answer.json()["refresh_token"])
+
+        logins = [asyncio.create_task(keep_logging_in(c)) for c in (first, second) * 3]
+        await asyncio.sleep(random.uniform(0.05, 0.2))
+        answer = await first.patch(
+            f"/users/{user_id}",
+            json={"password": NEW_PASSWORD},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+        assert answer.status_code == 200
+        changed.set()
+        await asyncio.gather(*logins)
+        return [token for token in obtained if (await refresh(second, token)).status_code == 200]
+
+
+def test_logins_in_flight_do_not_survive_a_password_change(
+    servers: tuple[str, str], make_user: MakeUser
+) -> None:
+    admin = make_user(roles=["admin"])
+    for _ in range(TRIALS // 2):
+        user = make_user()
+        survivors = asyncio.run(
+            logins_across_a_password_change(servers, admin.username, user.id, user.username)
+        )
+        assert survivors == []
