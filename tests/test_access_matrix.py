@@ -84,6 +84,11 @@ TABLE: dict[tuple[str, str], Case] = {
     ("GET", "/account/tokens"): Case((401, 200, 200, 200)),
     # The admin's own token: everyone else's is 404, never 403.
     ("DELETE", "/account/tokens/{token_id}"): Case((401, 404, 404, 204)),
+    ("POST", "/account/mfa/totp"): Case((401, 201, 201, 201)),
+    # Nothing pending, nothing active: the callers have no second factor.
+    ("POST", "/account/mfa/totp/confirm"): Case((401, 409, 409, 409), json={"code": "000000"}),
+    ("DELETE", "/account/mfa/totp"): Case((401, 409, 409, 409), json={"code": "000000"}),
+    ("DELETE", "/users/{user_id}/mfa"): Case((*ADMIN_ONLY, 204)),
 }
 
 

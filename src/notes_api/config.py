@@ -6,10 +6,7 @@ deployment fails loudly instead of running with a guessable key.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
@@ -20,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from notes_api.dev_secrets import development_secret
 from notes_api.smtp_url import parse_smtp_url
 
 DEV_PRIVATE_KEY_FILE = ".jwt-private-key-{algorithm}.pem"
@@ -41,6 +39,10 @@ MIN_SECRET_DISTINCT_CHARACTERS = 8
 
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql", "postgres")
+
+_ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+"""The shape of a role name (`validation.ROLE_NAME_PATTERN`, which this core module may not
+import)."""
 
 
 class SettingsError(ValueError):
@@ -92,6 +94,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     """Proxy addresses whose X-Forwarded-For is trusted (uvicorn's --forwarded-allow-ips)."""
 
+    mfa_required_roles: Annotated[list[str], NoDecode] = []
+    """Roles that count only for a login completed with a second factor (step-up)."""
+
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
@@ -104,9 +109,6 @@ class Settings(BaseSettings):
     """`smtp://host:port`, `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`."""
     mail_from: str = Field(default="notes-api <notes-api@localhost>", pattern=r"^[^\r\n]+$")
     password_reset_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
-
-    mfa_required_roles: Annotated[list[str], NoDecode] = []
-    """Roles that count only for tokens whose login used a second factor (`otp` in amr)."""
 
     @field_validator("database_url")
     @classmethod
@@ -181,6 +183,16 @@ class Settings(BaseSettings):
             raise SettingsError("PUBLIC_URL must be an http:// or https:// URL without query")
         return value.rstrip("/")
 
+    @field_validator("mfa_required_roles")
+    @classmethod
+    def _check_role_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ROLE_NAME.fullmatch(name):
+                raise SettingsError(
+                    f"MFA_REQUIRED_ROLES: {name!r} is not a role name (lower-case slug)"
+                )
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
         if self.app_env == "production" and "*" in self.cors_origins:
@@ -219,7 +231,7 @@ class Settings(BaseSettings):
         """The JWT key: configured, or in development generated once and kept on disk."""
         if self.jwt_secret_key is not None:
             return self.jwt_secret_key.get_secret_value()
-        return _development_secret(DEV_SECRET_FILE)
+        return development_secret(DEV_SECRET_FILE)
 
     def private_key_file(self) -> Path:
         """The signing key's file: configured, or in development one created once on disk."""
@@ -254,34 +266,6 @@ def is_placeholder_secret(secret: str) -> bool:
         any(marker in folded for marker in PLACEHOLDER_SECRET_MARKERS)
         or len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS
     )
-
-
-@lru_cache(maxsize=4)
-def _development_secret(path: Path) -> str:
-    """Read the development key, creating it if no process has yet."""
-    create_once(path, lambda: secrets.token_urlsafe(48).encode())
-    return path.read_text().strip()
-
-
-def create_once(path: Path, content: Callable[[], bytes]) -> None:
-    """Create a private file (mode 600) unless it exists: development's generated keys.
-
-    The content is written to a private temporary file and hard-linked into place,
-    which fails if the file exists: concurrent workers never see a half-written
-    key, and all of them end up with the one that won.
-    """
-    if path.exists():
-        return
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content())
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
 
 
 @lru_cache

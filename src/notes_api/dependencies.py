@@ -74,6 +74,10 @@ async def get_mail_waker(request: Request) -> Callable[[], None]:
     return sender.wake if sender is not None else _nothing
 
 
+async def get_mfa_required_roles(request: Request) -> frozenset[str]:
+    return app_state(request).mfa_required_roles
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
@@ -84,3 +88,4 @@ Refresh = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
 Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
 MetricsSampler = Annotated[Sampler, Depends(get_sampler)]
 MailWaker = Annotated[Callable[[], None], Depends(get_mail_waker)]
+MfaRequiredRoles = Annotated[frozenset[str], Depends(get_mfa_required_roles)]

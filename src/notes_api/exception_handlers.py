@@ -52,10 +52,14 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def oauth_error_response(exc: OAuthError) -> JSONResponse:
-    body = OAuthErrorResponse(error=exc.error, error_description=exc.description)
+    body = OAuthErrorResponse(
+        error=exc.error, error_description=exc.description, mfa_token=exc.mfa_token
+    )
     retry_after = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
     return JSONResponse(
-        status_code=exc.status_code, content=body.model_dump(), headers=NO_STORE | retry_after
+        status_code=exc.status_code,
+        content=body.model_dump(exclude_none=True),
+        headers=NO_STORE | retry_after,
     )
 
 

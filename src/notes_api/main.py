@@ -24,6 +24,7 @@ from notes_api.error_boundary import ErrorBoundaryMiddleware
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
 from notes_api.metrics_endpoint import router as metrics_router
+from notes_api.mfa.router import router as mfa_router
 from notes_api.notes.router import router as notes_router
 from notes_api.personal_tokens.router import router as personal_tokens_router
 from notes_api.personal_tokens.service import PersonalTokens
@@ -49,7 +50,8 @@ def install_cors(app: FastAPI, origins: list[str]) -> None:
         allow_credentials=False,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["Location", "Retry-After", "X-Request-ID"],
+        # WWW-Authenticate: a page on another origin tells a step-up challenge from an expiry.
+        expose_headers=["Location", "Retry-After", "X-Request-ID", "WWW-Authenticate"],
         max_age=600,
     )
 
@@ -119,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, TOKEN_PATHS)
     routers = [health_router, sessions_router, users_router, notes_router, audit_router]
     add_routes(app, [*routers, metrics_router, discovery_router, personal_tokens_router])
-    add_routes(app, [recovery_router, accounts_router])
+    add_routes(app, [recovery_router, accounts_router, mfa_router])
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)

@@ -4,6 +4,7 @@ from notes_api.accounts.models import PasswordResetRequest, PasswordResetToken
 from notes_api.audit.models import AuditEvent
 from notes_api.database import Base
 from notes_api.mail.models import OutboxMail
+from notes_api.mfa.models import MfaChallenge, RecoveryCode, TotpCredential
 from notes_api.notes.models import Note
 from notes_api.personal_tokens.models import PersonalAccessToken
 from notes_api.sessions.models import RefreshToken
@@ -15,14 +16,17 @@ __all__ = [
     "AuditEvent",
     "Base",
     "LoginSession",
+    "MfaChallenge",
     "Note",
     "OutboxMail",
     "PasswordResetRequest",
     "PasswordResetToken",
     "PersonalAccessToken",
+    "RecoveryCode",
     "RefreshToken",
     "Role",
     "SignupAttempt",
+    "TotpCredential",
     "User",
     "user_roles",
 ]

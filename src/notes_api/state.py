@@ -46,6 +46,7 @@ class AppState(State):
     identity core (and so this module, which it imports) does not import."""
     mail_sender: MailSender | None
     """None in production without SMTP_URL: nothing can be mailed there."""
+    mfa_required_roles: frozenset[str]
 
 
 def build_state(settings: Settings) -> AppState:
@@ -80,4 +81,5 @@ def build_state(settings: Settings) -> AppState:
     )
     state.sampler = Sampler(engine, gate)
     state.mail_sender = None  # create_app sets it: mail renderers live in the domains
+    state.mfa_required_roles = frozenset(settings.mfa_required_roles)
     return state

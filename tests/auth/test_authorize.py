@@ -63,6 +63,7 @@ def guarded_client() -> Iterator[TestClient]:
     app = FastAPI()
     app.state.token_codec = codec
     app.state.revocations = RevocationCache(window_seconds=60, trust_seconds=math.inf)
+    app.state.mfa_required_roles = frozenset()
     app.include_router(router)
     with TestClient(app) as client:
         yield client

@@ -10,6 +10,7 @@ from notes_api.accounts import service
 from notes_api.accounts.errors import throttled_error
 from notes_api.accounts.schemas import (
     AccountRead,
+    MfaState,
     PasswordChange,
     PasswordReset,
     SessionRead,
@@ -19,6 +20,7 @@ from notes_api.auth.dependencies import CurrentToken
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import TokenData
 from notes_api.dependencies import DbSession, Throttle
+from notes_api.mfa import service as mfa_service
 from notes_api.request_context import CurrentActor, client_ip
 from notes_api.sessions.exceptions import LoginThrottledError
 from notes_api.sessions.schemas import NO_STORE
@@ -60,7 +62,14 @@ async def read_account(db: DbSession, token: CurrentToken, response: Response) -
     _refuse_personal_tokens(token)
     response.headers.update(NO_STORE)
     user = await get_user(db, token.id)
-    return AccountRead(id=user.id, username=user.username, email=user.email, roles=user.role_names)
+    totp, recovery_codes_left = await mfa_service.mfa_status(db, user.id)
+    return AccountRead(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        roles=user.role_names,
+        mfa=MfaState(totp=totp, recovery_codes_left=recovery_codes_left),
+    )
 
 
 @router.post(

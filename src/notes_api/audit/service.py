@@ -37,6 +37,12 @@ class AuditAction(StrEnum):
     PASSWORD_RESET = "user.password_reset"  # noqa: S105
     SESSION_ENDED = "session.ended"
     SESSIONS_ENDED = "sessions.ended"
+    LOGIN_MFA_REQUIRED = "login.mfa_required"
+    MFA_ENABLED = "mfa.enabled"
+    MFA_DISABLED = "mfa.disabled"
+    MFA_RESET = "mfa.reset"
+    MFA_CODE_REJECTED = "mfa.code_rejected"
+    RECOVERY_CODE_USED = "mfa.recovery_code_used"
 
 
 @dataclass(frozen=True)

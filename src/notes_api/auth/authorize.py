@@ -60,6 +60,24 @@ def forbidden(required: frozenset[str]) -> HTTPException:
     )
 
 
+def insufficient_user_authentication(withheld: Iterable[str]) -> HTTPException:
+    """RFC 9470: the roles are there, the login lacks the second factor they require."""
+    description = (
+        f"The role {', '.join(sorted(withheld))} requires a second factor: "
+        "log in again with it (enroll at /account/mfa/totp first if needed)"
+    )
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=description,
+        headers={
+            "WWW-Authenticate": (
+                f'Bearer error="insufficient_user_authentication", '
+                f'error_description="{description}"'
+            )
+        },
+    )
+
+
 def authorize(roles: str | Iterable[str]) -> Callable[[Endpoint], Endpoint]:
     """Let through callers whose access token carries at least one of `roles`."""
     required = parse_roles(roles)
@@ -75,6 +93,9 @@ def _role_check(required: frozenset[str]) -> Callable[[TokenData], Awaitable[Non
     # async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request.
     async def check_roles(token: CurrentToken) -> None:
         if required and required.isdisjoint(token.roles):
+            withheld = required.intersection(token.withheld_roles)
+            if withheld:
+                raise insufficient_user_authentication(withheld)
             raise forbidden(required)
 
     return check_roles

@@ -21,8 +21,9 @@ from fastapi.security import OAuth2PasswordBearer
 
 from notes_api.auth.personal_tokens import is_personal_token
 from notes_api.auth.revocation_cache import RevocationStateUnknownError, TokenRevokedError
+from notes_api.auth.step_up import apply_step_up
 from notes_api.auth.tokens import InvalidTokenError, TokenData
-from notes_api.dependencies import Codec, Revocations, app_state
+from notes_api.dependencies import Codec, MfaRequiredRoles, Revocations, app_state
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
@@ -71,6 +72,7 @@ async def get_token_data(
     request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     codec: Codec,
+    mfa_required_roles: MfaRequiredRoles,
     revocations: Revocations,
 ) -> TokenData:
     if token is None:
@@ -87,7 +89,7 @@ async def get_token_data(
         raise invalid_token() from None
     except RevocationStateUnknownError:
         raise revocation_state_unknown() from None
-    return data
+    return apply_step_up(data, mfa_required_roles)
 
 
 async def _personal_token_data(request: Request, token: str) -> TokenData:

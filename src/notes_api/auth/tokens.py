@@ -57,6 +57,9 @@ class TokenData(BaseModel):
     """`iat`, in seconds since the epoch: compared with the user's revocation cut-off."""
     via_personal_token: bool = False
     """True when the caller presented a personal access token instead of a JWT."""
+    withheld_roles: list[str] = []
+    """Roles the token carries that count only with a second factor it lacks
+    (`MFA_REQUIRED_ROLES`): left out of `roles`, so no check can grant them by mistake."""
 
 
 def join_roles(roles: list[str]) -> str:

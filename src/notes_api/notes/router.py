@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BeforeValidator, WithJsonSchema
 
-from notes_api.auth.authorize import authorize
+from notes_api.auth.authorize import authorize, insufficient_user_authentication
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import TokenData
@@ -65,6 +65,8 @@ def _listed_owner(owner: int | Literal["all"] | None, token: TokenData) -> int |
     if owner is None:
         return token.id
     if not _is_admin(token):
+        if BuiltinRole.ADMIN in token.withheld_roles:  # an administrator without the second factor
+            raise insufficient_user_authentication([BuiltinRole.ADMIN])
         raise ForbiddenError("Only administrators may pass owner")
     return owner if isinstance(owner, int) else None
 

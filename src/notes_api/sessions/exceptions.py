@@ -16,11 +16,21 @@ OAuthErrorCode = Literal[
     "unsupported_grant_type",
     "invalid_client",
     "temporarily_unavailable",
+    "mfa_required",
 ]
 
 
 class InvalidGrantError(Exception):
     """RFC 6749 `invalid_grant`: wrong credentials, or an unusable refresh token."""
+
+
+class MfaRequiredError(Exception):
+    """The password was right, and the account has a second factor: the login goes on with
+    the MFA grants and this challenge's `mfa_token`."""
+
+    def __init__(self, mfa_token: str) -> None:
+        super().__init__("a second factor is required")
+        self.mfa_token = mfa_token
 
 
 class LoginThrottledError(Exception):
@@ -38,8 +48,10 @@ class OAuthError(Exception):
         description: str,
         status_code: int = 400,
         retry_after: int | None = None,
+        mfa_token: str | None = None,
     ) -> None:
         super().__init__(description)
+        self.mfa_token = mfa_token
         self.error: OAuthErrorCode = error
         self.description = description
         self.status_code = status_code

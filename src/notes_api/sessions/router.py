@@ -11,9 +11,15 @@ from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
+from notes_api.mfa import login as mfa_login
 from notes_api.request_context import client_ip
-from notes_api.sessions import service
-from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError, OAuthError
+from notes_api.sessions import refresh_throttle, service
+from notes_api.sessions.exceptions import (
+    InvalidGrantError,
+    LoginThrottledError,
+    MfaRequiredError,
+    OAuthError,
+)
 from notes_api.sessions.schemas import (
     NO_STORE,
     Identity,
@@ -21,6 +27,7 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
+from notes_api.sessions.service import TokenPair
 from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
@@ -30,13 +37,31 @@ TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
 
 FormField = Annotated[str | None, Form()]
 
+MFA_GRANTS: dict[str, mfa_login.Method] = {
+    "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
+    "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
+}
+
+
+def throttled_error(throttled: LoginThrottledError) -> OAuthError:
+    return OAuthError(
+        "temporarily_unavailable",
+        "Too many failed logins; try again later",
+        status_code=429,
+        retry_after=throttled.retry_after_seconds,
+    )
+
 
 @router.post(
     "/token",
     response_model=TokenResponse,
     responses={
         400: {"model": OAuthErrorResponse, "description": "RFC 6749 error"},
-        429: {"model": OAuthErrorResponse, "description": "Too many failed logins"},
+        403: {
+            "model": OAuthErrorResponse,
+            "description": "`mfa_required`: go on with an MFA grant and the `mfa_token`",
+        },
+        429: {"model": OAuthErrorResponse, "description": "Too many failed attempts"},
         503: {"model": OAuthErrorResponse, "description": "Too many logins at once"},
     },
     summary="Log in, or trade a refresh token for a new token pair",
@@ -55,8 +80,14 @@ async def issue_token(
     scope: FormField = None,
     client_id: FormField = None,
     client_secret: FormField = None,
+    mfa_token: FormField = None,
+    otp: FormField = None,
+    recovery_code: FormField = None,
 ) -> TokenResponse:
-    """`grant_type=password` (the default when omitted) or `grant_type=refresh_token`.
+    """`grant_type=password` (the default when omitted), `grant_type=refresh_token`, or, after
+    a password grant answered 403 `mfa_required`, one of the MFA grants with its `mfa_token`:
+    `urn:notes-api:params:oauth:grant-type:mfa-otp` with `otp`, or
+    `urn:notes-api:params:oauth:grant-type:mfa-recovery-code` with `recovery_code`.
 
     `scope`, `client_id` and `client_secret` are accepted and ignored: this
     service has one public client, and roles come from the database, not scopes.
@@ -73,11 +104,14 @@ async def issue_token(
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         except LoginThrottledError as throttled:
             metrics.record_login(metrics.LoginOutcome.THROTTLED)
+            raise throttled_error(throttled) from None
+        except MfaRequiredError as required:
+            metrics.record_login(metrics.LoginOutcome.MFA_REQUIRED)
             raise OAuthError(
-                "temporarily_unavailable",
-                "Too many failed logins; try again later",
-                status_code=429,
-                retry_after=throttled.retry_after_seconds,
+                "mfa_required",
+                "A second factor is required: use an MFA grant with this mfa_token",
+                status_code=403,
+                mfa_token=required.mfa_token,
             ) from None
         except HashingBusyError as busy:
             raise OAuthError(
@@ -93,21 +127,69 @@ async def issue_token(
             metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
+    elif grant_type in MFA_GRANTS:
+        method = MFA_GRANTS[grant_type]
+        code = otp if method == "otp" else recovery_code
+        if not mfa_token or not code:
+            field = "otp" if method == "otp" else "recovery_code"
+            raise OAuthError("invalid_request", f"mfa_token and {field} are required")
+        try:
+            user = await mfa_login.complete_login(
+                db, mfa_token, method, code, client_ip(request), throttle_policy
+            )
+        except InvalidGrantError:
+            metrics.record_login(metrics.LoginOutcome.FAILED)
+            raise OAuthError(
+                "invalid_grant", "The code is wrong or the mfa_token is invalid or expired"
+            ) from None
+        except LoginThrottledError as throttled:
+            metrics.record_login(metrics.LoginOutcome.THROTTLED)
+            raise throttled_error(throttled) from None
+        verified = service.VerifiedUser(user=user, verified_hash=user.hashed_password)
+        client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
+        try:
+            pair = await service.open_session(
+                db, verified, codec, policy, client, amr=mfa_login.SECOND_FACTOR_METHODS
+            )
+        except InvalidGrantError:  # the password changed or the user was disabled meanwhile
+            raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None
+        metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
-        try:
-            pair = await service.rotate(db, refresh_token, codec, policy, client_ip(request))
-        except InvalidGrantError:
-            raise OAuthError(
-                "invalid_grant", "Refresh token is invalid, expired or revoked"
-            ) from None
+        pair = await _refresh(db, refresh_token, codec, policy, throttle_policy, client_ip(request))
     else:
-        raise OAuthError("unsupported_grant_type", "Use grant_type=password or refresh_token")
+        raise OAuthError(
+            "unsupported_grant_type", "Use grant_type=password, refresh_token or an MFA grant"
+        )
     response.headers.update(NO_STORE)
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )
+
+
+async def _refresh(
+    db: DbSession,
+    refresh_token: str,
+    codec: Codec,
+    policy: Refresh,
+    throttle_policy: Throttle,
+    address: str | None,
+) -> TokenPair:
+    """The refresh grant, throttled per address on its failures."""
+    try:
+        await refresh_throttle.refuse_if_throttled(db, throttle_policy, address)
+        return await service.rotate(db, refresh_token, codec, policy, address)
+    except LoginThrottledError as throttled:
+        raise OAuthError(
+            "temporarily_unavailable",
+            "Too many failed refresh attempts; try again later",
+            status_code=429,
+            retry_after=throttled.retry_after_seconds,
+        ) from None
+    except InvalidGrantError:
+        await refresh_throttle.record_failure(db, address)
+        raise OAuthError("invalid_grant", "Refresh token is invalid, expired or revoked") from None
 
 
 @router.post(
@@ -133,4 +215,7 @@ async def revoke_token(
 @router.get("/identify/me", response_model=Identity, summary="Who the access token belongs to")
 @authenticated
 async def identify_me(token: CurrentToken) -> Identity:
-    return Identity(id=token.id, username=token.username, roles=token.roles)
+    # Every role the token carries, those awaiting a second factor too: the page offers
+    # their views, and a call answered 401 insufficient_user_authentication leads to step-up.
+    roles = sorted({*token.roles, *token.withheld_roles})
+    return Identity(id=token.id, username=token.username, roles=roles)

@@ -24,6 +24,8 @@ class OAuthErrorResponse(BaseModel):
 
     error: OAuthErrorCode
     error_description: str
+    mfa_token: str | None = None
+    """Only with `mfa_required` (Auth0's shape): what the MFA grants take."""
 
 
 class RevokeResponse(BaseModel):

@@ -28,6 +28,8 @@ from notes_api.auth.tokens import (
     new_refresh_token,
 )
 from notes_api.clock import as_utc, utcnow
+from notes_api.mfa import login as mfa_login
+from notes_api.mfa import service as mfa_service
 from notes_api.sessions import throttle
 from notes_api.sessions.exceptions import InvalidGrantError
 from notes_api.sessions.models import RefreshToken
@@ -83,6 +85,7 @@ async def authenticate(
     attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
     async with throttle.settled(db, attempt):
         user = await find_user_by_username(db, username) if is_username(username) else None
+        has_totp = user is not None and await mfa_service.totp_secret(db, user.id) is not None
         await db.commit()  # ends the read; the loaded user and roles stay usable
         if user is None:
             await in_hashing_thread(burn_verification, password)
@@ -93,6 +96,9 @@ async def authenticate(
         if not valid or user.disabled:
             await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
         verified_hash = user.hashed_password
+        if has_totp:
+            actor = Actor(id=user.id, client_ip=client_ip)
+            await mfa_login.second_factor_due(db, attempt, user, verified_hash, actor)
         if upgraded_hash is not None:
             user.hashed_password = upgraded_hash  # written when the session is
         await throttle.clear(db, username, client_ip, attempt)

@@ -225,3 +225,10 @@ async def clear(db: AsyncSession, username: str, client_ip: str | None, attempt_
             )
         )
     )
+
+
+async def discard(db: AsyncSession, attempt_id: int) -> None:
+    """The attempt was neither a failure nor a completed login (a password that is right
+    but needs a second factor, an expired challenge): forget it without clearing the
+    pair's failures, so wrong second-factor codes keep counting."""
+    await db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))

@@ -6,6 +6,10 @@
 // - On a 401 the client refreshes once and retries the request once; if the
 //   refresh fails the session ends ("sessionend" event) and the caller gets a
 //   SessionEndedError.
+// - A 401 whose WWW-Authenticate says insufficient_user_authentication (RFC
+//   9470) is not an expired token: refreshing would bring the same methods
+//   back. The client does not refresh; it throws StepUpRequiredError and
+//   dispatches "stepup", so the page asks for a login with the second factor.
 // - Refresh tokens rotate and a reused one revokes the whole login, so
 //   concurrent requests must never refresh in parallel: they share the one
 //   refresh in flight.
@@ -36,6 +40,34 @@ export class SessionEndedError extends ApiError {
     super(401, message);
     this.name = "SessionEndedError";
   }
+}
+
+/** The password was right; the login goes on with a second factor and this mfa_token. */
+export class MfaRequiredError extends ApiError {
+  constructor(body) {
+    super(403, body.error_description, body);
+    this.name = "MfaRequiredError";
+    this.mfaToken = body.mfa_token;
+  }
+}
+
+/** The route needs a login with a second factor (RFC 9470 step-up). */
+export class StepUpRequiredError extends ApiError {
+  constructor(description) {
+    super(401, description || "This needs a login with your second factor.");
+    this.name = "StepUpRequiredError";
+  }
+}
+
+export const MFA_OTP_GRANT = "urn:notes-api:params:oauth:grant-type:mfa-otp";
+export const MFA_RECOVERY_GRANT = "urn:notes-api:params:oauth:grant-type:mfa-recovery-code";
+
+/** The error_description of an insufficient_user_authentication challenge, else null. */
+export function stepUpChallenge(response) {
+  const header = response.headers.get("WWW-Authenticate") ?? "";
+  if (!/error="insufficient_user_authentication"/.test(header)) return null;
+  const description = /error_description="([^"]*)"/.exec(header);
+  return description ? description[1] : "";
 }
 
 function describeError(response, body) {
@@ -89,10 +121,29 @@ export class ApiClient extends EventTarget {
     return url;
   }
 
-  /** OAuth2 password grant. Throws ApiError with the server's description on failure. */
+  /**
+   * OAuth2 password grant. Throws MfaRequiredError when the account has a second
+   * factor (then call loginSecondFactor), ApiError with the server's words otherwise.
+   */
   async login(username, password) {
-    const tokens = await this.#tokenRequest({ grant_type: "password", username, password });
+    let tokens;
+    try {
+      tokens = await this.#tokenRequest({ grant_type: "password", username, password });
+    } catch (error) {
+      if (error.status === 403 && error.body?.error === "mfa_required") {
+        throw new MfaRequiredError(error.body);
+      }
+      throw error;
+    }
     this.#keep(tokens);
+  }
+
+  /** The second step: a code from the authenticator app, or (`recovery`) a recovery code. */
+  async loginSecondFactor(mfaToken, code, { recovery = false } = {}) {
+    const form = recovery
+      ? { grant_type: MFA_RECOVERY_GRANT, mfa_token: mfaToken, recovery_code: code }
+      : { grant_type: MFA_OTP_GRANT, mfa_token: mfaToken, otp: code };
+    this.#keep(await this.#tokenRequest(form));
   }
 
   /** Revoke the login on the server (best effort) and forget both tokens. */
@@ -128,17 +179,23 @@ export class ApiClient extends EventTarget {
     return this.request("PUT", path);
   }
 
-  delete(path) {
-    return this.request("DELETE", path);
+  delete(path, json) {
+    return this.request("DELETE", path, { json });
   }
 
-  /** A call with the access token; one refresh and one retry on a 401. Resolves to the JSON body. */
-  async request(method, path, { json, query } = {}) {
+  /**
+   * A call with the access token; one refresh and one retry on a 401. Resolves to the JSON
+   * body. A step-up challenge throws StepUpRequiredError; with `probe` no "stepup" event is
+   * sent (the caller only asks whether something is allowed).
+   */
+  async request(method, path, { json, query, probe = false } = {}) {
     let token = this.#accessToken ?? (await this.#refreshOnce(null));
     let response = await this.#send(method, path, json, query, token);
+    this.#checkStepUp(response, probe);
     if (response.status === 401) {
       token = await this.#refreshOnce(token);
       response = await this.#send(method, path, json, query, token);
+      this.#checkStepUp(response, probe);
       if (response.status === 401) {
         this.#endSession();
         throw new SessionEndedError();
@@ -146,6 +203,15 @@ export class ApiClient extends EventTarget {
     }
     if (!response.ok) throw await ApiError.fromResponse(response);
     return response.status === 204 ? null : response.json();
+  }
+
+  #checkStepUp(response, probe) {
+    if (response.status !== 401) return;
+    const description = stepUpChallenge(response);
+    if (description === null) return;
+    const error = new StepUpRequiredError(description);
+    if (!probe) this.dispatchEvent(new CustomEvent("stepup", { detail: error.message }));
+    throw error;
   }
 
   async #send(method, path, json, query, token) {

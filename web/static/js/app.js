@@ -15,6 +15,7 @@ import "./views/account-tokens.js";
 import "./views/account-password.js";
 import "./views/account-sessions.js";
 import "./views/reset-password.js";
+import "./views/second-factor.js";
 import "./views/admin.js";
 import "./views/audit.js";
 
@@ -57,6 +58,12 @@ session.addEventListener("change", renderHeader);
 session.addEventListener("end", (event) => {
   renderHeader();
   showLogin(event.detail);
+});
+// A call needed a login with the second factor (RFC 9470): this login cannot do it, so
+// it ends and the person logs in again; the address stays, so they come back to it.
+session.addEventListener("stepup", async (event) => {
+  await session.logout();
+  showLogin(`${event.detail} Log in again with your second factor.`);
 });
 onRoute(markCurrent);
 

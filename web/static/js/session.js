@@ -6,7 +6,7 @@
 // the forms) and 403 to anyone else, and `GET /notes` answers 403 to someone
 // without a role that lets them keep notes (the notes view explains it).
 
-import { ApiClient, ApiError } from "./api.js";
+import { ApiClient, ApiError, StepUpRequiredError } from "./api.js";
 
 const API_BASE_KEY = "notes-api.apiBase";
 
@@ -49,6 +49,8 @@ class Session extends EventTarget {
   me = null;
   /** True when GET /roles answered 200: the administration views are offered. */
   administer = false;
+  /** The server's words when administration needs a login with a second factor, else "". */
+  stepUpNeeded = "";
   /** [{name, description}] for administrators (from GET /roles), else []. */
   roles = [];
   /** Bumped whenever the session ends: late answers of an older one are dropped. */
@@ -58,6 +60,10 @@ class Session extends EventTarget {
   connect(base = configuredApiBase()) {
     this.api = new ApiClient(base);
     this.api.addEventListener("sessionend", () => this.#ended(true));
+    // Event "stepup": a call needs a login with the second factor (app.js asks for one).
+    this.api.addEventListener("stepup", (event) => {
+      this.dispatchEvent(new CustomEvent("stepup", { detail: event.detail }));
+    });
   }
 
   get signedIn() {
@@ -68,8 +74,14 @@ class Session extends EventTarget {
     return new URL(this.api.base).origin === window.location.origin;
   }
 
+  /** Throws MfaRequiredError (with its mfaToken) when a second step is due. */
   async login(username, password) {
     await this.api.login(username, password);
+    await this.identify();
+  }
+
+  async loginSecondFactor(mfaToken, code, options) {
+    await this.api.loginSecondFactor(mfaToken, code, options);
     await this.identify();
   }
 
@@ -85,8 +97,9 @@ class Session extends EventTarget {
     const [me, roles] = await Promise.all([this.api.get("identify/me"), this.#probeRoles()]);
     if (started !== this.generation) return;
     this.me = me;
-    this.administer = roles !== null;
-    this.roles = roles ?? [];
+    this.administer = Array.isArray(roles);
+    this.stepUpNeeded = roles instanceof StepUpRequiredError ? roles.message : "";
+    this.roles = Array.isArray(roles) ? roles : [];
     this.dispatchEvent(new Event("change"));
   }
 
@@ -95,10 +108,13 @@ class Session extends EventTarget {
     this.roles = roles;
   }
 
+  /** The roles (an administrator), null (403), or the StepUpRequiredError of a role that
+   * needs a second factor this login lacks (offered in the account view, not forced). */
   async #probeRoles() {
     try {
-      return await this.api.get("roles");
+      return await this.api.request("GET", "roles", { probe: true });
     } catch (error) {
+      if (error instanceof StepUpRequiredError) return error;
       if (error instanceof ApiError && error.status === 403) return null;
       throw error;
     }
@@ -126,6 +142,7 @@ class Session extends EventTarget {
     const wasSignedIn = this.me !== null || byServer;
     this.me = null;
     this.administer = false;
+    this.stepUpNeeded = "";
     this.roles = [];
     this.generation += 1;
     this.#usernames.clear();
