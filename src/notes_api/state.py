@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
+from notes_api import metrics
 from notes_api.auth.revocation_cache import RevocationCache, cache_window
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
@@ -22,6 +23,7 @@ from notes_api.database import (
     create_session_factory,
     pool_gate,
 )
+from notes_api.instrumentation import Sampler
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 
 
@@ -35,6 +37,7 @@ class AppState(State):
     revocations: RevocationCache
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
+    sampler: Sampler
 
 
 def build_state(settings: Settings) -> AppState:
@@ -55,6 +58,9 @@ def build_state(settings: Settings) -> AppState:
         lifetime=access_lifetime,
     )
     state.revocations = RevocationCache(window_seconds=cache_window(access_lifetime))
+    metrics.watch_revocation_set(
+        entries=state.revocations.__len__, is_current=state.revocations.is_current
+    )
     state.throttle_policy = ThrottlePolicy(
         max_failures_per_user=settings.login_max_failures_per_user,
         max_failures_per_address=settings.login_max_failures_per_address,
@@ -64,4 +70,5 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
+    state.sampler = Sampler(engine, gate)
     return state

@@ -22,6 +22,8 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict
 
+from notes_api.validation import DATABASE_INT_MAX
+
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - the `type` claim value, not a secret
 REQUIRED_CLAIMS = ("sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud", "sid", "amr")
 MAX_SESSION_ID_LENGTH = 64
@@ -29,6 +31,9 @@ AMR_VALUES = frozenset({"pwd", "otp", "mfa"})
 """RFC 8176 method names this service may write into `amr`."""
 CLOCK_SKEW_LEEWAY_SECONDS = 5
 REFRESH_TOKEN_BYTES = 32  # 256 bits
+MAX_ACCESS_TOKEN_LENGTH = 4096
+"""Ours are under 1 KB; anything past this is refused before any base64 or JSON work, so a
+multi-megabyte bearer costs a length check, not a decode (the server caps headers too)."""
 
 
 class InvalidTokenError(Exception):
@@ -100,6 +105,8 @@ class AccessTokenCodec:
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
     def decode(self, token: str) -> TokenData:
+        if len(token) > MAX_ACCESS_TOKEN_LENGTH:
+            raise InvalidTokenError("token too long")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -117,6 +124,8 @@ class AccessTokenCodec:
         user_id, username, roles = claims["id"], claims["sub"], claims["roles"]
         if type(user_id) is not int or not isinstance(username, str) or not isinstance(roles, str):
             raise InvalidTokenError("malformed claims")
+        if not 1 <= user_id <= DATABASE_INT_MAX:  # no database lookup could take it
+            raise InvalidTokenError("user id out of range")
         session_id, amr, issued_at = claims["sid"], claims["amr"], claims["iat"]
         if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID_LENGTH:
             raise InvalidTokenError("malformed sid")

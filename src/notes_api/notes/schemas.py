@@ -8,15 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from notes_api.schemas import Page, RequestModel
-from notes_api.validation import Text, UtcDatetime
+from notes_api.validation import STORABLE, UtcDatetime
 
 TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 100_000
 SOURCE_MAX_LENGTH = 512
 
-Title = Annotated[Text, Field(min_length=1, max_length=TITLE_MAX_LENGTH)]
-Body = Annotated[Text, Field(max_length=BODY_MAX_LENGTH)]
-Source = Annotated[Text, Field(max_length=SOURCE_MAX_LENGTH)]
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH), STORABLE]
+Body = Annotated[str, Field(max_length=BODY_MAX_LENGTH), STORABLE]
+Source = Annotated[str, Field(max_length=SOURCE_MAX_LENGTH), STORABLE]
 
 
 def _not_nullable(schema: JsonDict) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from notes_api import metrics
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
@@ -67,8 +68,10 @@ async def issue_token(
                 db, username, password, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
+            metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         except LoginThrottledError as throttled:
+            metrics.record_login(metrics.LoginOutcome.THROTTLED)
             raise OAuthError(
                 "temporarily_unavailable",
                 "Too many failed logins; try again later",
@@ -79,7 +82,9 @@ async def issue_token(
         try:
             pair = await service.open_session(db, verified, codec, policy, client)
         except InvalidGrantError:
+            metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
+        metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")

@@ -18,6 +18,7 @@ from typing import NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import metrics
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
 from notes_api.auth.tokens import (
@@ -220,6 +221,7 @@ async def _reused(
             db, AuditAction.REFRESH_REUSED, Actor(id=user_id, client_ip=client_ip), target=family_id
         )
     await db.commit()
+    metrics.record_refresh_reuse()  # every replay, though only the first one ends the session
     raise InvalidGrantError
 
 

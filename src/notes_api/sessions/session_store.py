@@ -29,6 +29,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import metrics
 from notes_api.auth.tokens import new_session_id
 from notes_api.clock import utcnow
 from notes_api.sessions.session_model import CLIENT_IP_LENGTH, USER_AGENT_LENGTH, LoginSession
@@ -152,7 +153,11 @@ async def _end(db: AsyncSession, cause: EndCause, *conditions: ColumnElement[boo
         .values(ended_at=utcnow(), end_cause=cause.value)
         .returning(LoginSession.sid)
     )
-    return list(ended)
+    sids = list(ended)
+    # Counted here, where every way of ending a session passes; a caller that then rolls
+    # back (rare: a failure between this and its commit) leaves the count one step ahead.
+    metrics.record_session_ended(cause.value, len(sids))
+    return sids
 
 
 async def end_session(
