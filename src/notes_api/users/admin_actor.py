@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from notes_api.audit.service import Actor
+from notes_api.auth.authorize import forbidden
 from notes_api.auth.dependencies import CurrentToken, invalid_token
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
@@ -25,6 +26,9 @@ from notes_api.users.models import Role, User, user_roles
 
 
 async def current_admin(request: Request, db: DbSession, token: CurrentToken) -> Actor:
+    if BuiltinRole.ADMIN not in token.roles:
+        # FastAPI resolves this before the route's own role check: answer as that would.
+        raise forbidden(frozenset({BuiltinRole.ADMIN}))
     still_admin = await db.scalar(
         select(User.id)
         .join(user_roles, user_roles.c.user_id == User.id)
