@@ -125,6 +125,7 @@ wrk:
 
 bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.revocation all --json bench/revocation.json
 
 soak: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench --soak-only $(BENCH_ARGS)

@@ -48,6 +48,7 @@ PING_SECONDS = 0.2
 STALL_SECONDS = 2.0
 """No ping back for this long: the connection is presumed dead and replaced."""
 MAX_BACKOFF_SECONDS = 1.0
+SHUTDOWN_SECONDS = 2.0
 LISTENER_NAME = "notes-api revocation listener"
 CONNECTION_OPTIONS: dict[str, str | int] = {
     "application_name": LISTENER_NAME,
@@ -118,6 +119,8 @@ class PostgresRevocationFeed:
                     backoff = 0.0
                     await self._follow(connection)
             except (psycopg.Error, OSError, TimeoutError) as exc:
+                if _stopping():  # cancelled mid-query: psycopg may report it as its own error
+                    raise asyncio.CancelledError from exc
                 logger.warning("revocation listener lost its connection: %s", type(exc).__name__)
             await asyncio.sleep(backoff)
             backoff = min(max(backoff * 2, 0.05), MAX_BACKOFF_SECONDS)
@@ -143,10 +146,8 @@ class PostgresRevocationFeed:
         while True:
             ping = secrets.token_hex(4)
             sent[ping] = time.monotonic()
-            await asyncio.wait_for(
-                connection.execute("SELECT pg_notify(%s, %s)", (self._ping_channel, ping)),
-                timeout=STALL_SECONDS,
-            )
+            async with asyncio.timeout(STALL_SECONDS):
+                await connection.execute("SELECT pg_notify(%s, %s)", (self._ping_channel, ping))
             if echo := await self._apply_notices(connection, sent):
                 last_echo = echo
             now = time.monotonic()
@@ -245,11 +246,17 @@ async def running_feed(feed: RevocationFeed, startup_wait: float = 5.0) -> Async
     """Run the feed for the life of the application. Start-up waits (a bounded time) for
     the first load, so the first requests are not refused while the set loads."""
     task = asyncio.create_task(feed.run(), name="revocation-feed")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(feed.loaded.wait(), timeout=startup_wait)
+    loaded = asyncio.ensure_future(feed.loaded.wait())
+    await asyncio.wait({loaded}, timeout=startup_wait)
+    loaded.cancel()
     try:
         yield
     finally:
+        # Bounded: shutting down must not hang on a connection that ignores the cancellation.
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task}, timeout=SHUTDOWN_SECONDS)
+
+
+def _stopping() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

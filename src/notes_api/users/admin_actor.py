@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from notes_api.audit.service import Actor
+from notes_api.auth.authorize import forbidden
 from notes_api.auth.dependencies import CurrentToken, invalid_token
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
@@ -25,11 +26,9 @@ from notes_api.users.models import Role, User, user_roles
 
 
 async def current_admin(request: Request, db: DbSession, token: CurrentToken) -> Actor:
-    actor = Actor(id=token.id, client_ip=client_ip(request))
     if BuiltinRole.ADMIN not in token.roles:
-        # The route's @authorize refuses this caller (403, or 401 for a step-up) before
-        # the route runs: a token that never claimed `admin` needs no database read.
-        return actor
+        # FastAPI resolves this before the route's own role check: answer as that would.
+        raise forbidden(frozenset({BuiltinRole.ADMIN}))
     still_admin = await db.scalar(
         select(User.id)
         .join(user_roles, user_roles.c.user_id == User.id)
@@ -38,7 +37,7 @@ async def current_admin(request: Request, db: DbSession, token: CurrentToken) ->
     )
     if still_admin is None:
         raise invalid_token()
-    return actor
+    return Actor(id=token.id, client_ip=client_ip(request))
 
 
 AdminActor = Annotated[Actor, Depends(current_admin)]
