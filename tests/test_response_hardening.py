@@ -33,7 +33,13 @@ def test_a_signed_token_with_an_id_outside_the_database_range_is_401(
     client: TestClient, settings: Settings, user_id: int
 ) -> None:
     """On PostgreSQL such an id reached the query and failed there: a 500."""
-    token = codec_of(settings).encode(user_id=user_id, username="ghost", roles=["user", "admin"])
+    token = codec_of(settings).encode(
+        user_id=user_id,
+        username="ghost",
+        roles=["user", "admin"],
+        session_id="no-such-session",
+        amr=["pwd"],
+    )
     for path in ("/notes", "/identify/me", "/users/1"):
         response = client.get(path, headers=bearer(token))
         assert response.status_code == 401, (path, response.text)
