@@ -223,11 +223,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         small_deep = encode_cursor(seed.deep_cursor_id(small_url, small_users.reader))
         large_deep = encode_cursor(seed.deep_cursor_id(large_url, large_users.reader))
         first = "/notes?limit=20"
+        one = "/notes/2"  # the reader's (seed: even ids)
         targets = {
             "healthz": (app.base_url, Target("GET", "/healthz")),
             "identify_me": (app.base_url, Target("GET", "/identify/me", reader.headers)),
             "notes": (app.base_url, Target("GET", first, reader.headers)),
             "reference": (ref.base_url, Target("GET", first, reader.headers)),
+            "notes_100": (app.base_url, Target("GET", "/notes?limit=100", reader.headers)),
+            "reference_100": (ref.base_url, Target("GET", "/notes?limit=100", reader.headers)),
+            "note": (app.base_url, Target("GET", one, reader.headers)),
+            "reference_note": (ref.base_url, Target("GET", one, reader.headers)),
             "notes_deep": (
                 app.base_url,
                 Target("GET", f"{first}&cursor={small_deep}", reader.headers),
