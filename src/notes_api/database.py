@@ -8,12 +8,13 @@ maps whatever URL the user configured to the driver each side needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVarTuple
+from datetime import datetime
+from typing import Any, Protocol, TypeVarTuple, cast
 
-from sqlalchemy import MetaData, Row, Select, event
+from sqlalchemy import MetaData, Select, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from notes_api.clock import as_utc
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -181,14 +184,25 @@ def pool_gate(engine: AsyncEngine) -> PoolGate:
     return PoolGate(size + max(overflow, 0))
 
 
-class Reader:
-    """Single SELECTs on a pooled connection in autocommit, held for the query alone.
+class Reader(Protocol):
+    """Single SELECTs for read endpoints whose work is one statement, outside any session.
 
-    Read endpoints whose work is one statement use this instead of a session:
-    no ORM session to build and close, no `yield` dependency (FastAPI wraps
-    those in an exit stack), and the connection goes back to the pool before
-    the response is serialized.
+    Rows come back as plain tuples in the statement's column order, timestamps
+    timezone-aware in UTC. Statements must be built once and reused: readers may
+    cache what they derive from one. On PostgreSQL this is `DriverReader`
+    (`driver_reads`); on SQLite, `EngineReader`.
     """
+
+    async def all(
+        self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
+    ) -> list[tuple[*Columns]]: ...
+
+    async def close(self) -> None: ...
+
+
+class EngineReader:
+    """`Reader` through the SQLAlchemy engine: a pooled connection in autocommit, held for
+    the query alone (SQLite; no ORM session, no `yield` dependency)."""
 
     def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
         self.engine = autocommit_engine(engine)
@@ -196,7 +210,16 @@ class Reader:
 
     async def all(
         self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[*Columns]]:
+    ) -> list[tuple[*Columns]]:
         async with self.gate.admit(), self.engine.connect() as connection:
             result = await connection.execute(statement, parameters)
-            return result.all()
+            rows = result.all()
+        # SQLite hands back naive datetimes (stored as UTC): the same rows as PostgreSQL's.
+        return [cast(tuple[*Columns], tuple(map(_utc_if_datetime, row))) for row in rows]
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the engine is disposed by its owner."""
+
+
+def _utc_if_datetime(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value

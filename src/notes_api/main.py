@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await state.reader.close()
         await state.engine.dispose()
 
     app = FastAPI(

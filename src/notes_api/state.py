@@ -15,12 +15,14 @@ from starlette.datastructures import State
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import (
+    EngineReader,
     PoolGate,
     Reader,
     create_app_engine,
     create_session_factory,
     pool_gate,
 )
+from notes_api.driver_reads import DriverReader
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 
 
@@ -35,6 +37,18 @@ class AppState(State):
     refresh_policy: RefreshPolicy
 
 
+READ_POOL_SIZE = 10
+"""Connections of the PostgreSQL read path (its own, beside the engine's pool of 20):
+as many as the reference app uses; more only queue in PostgreSQL for the same two cores."""
+
+
+def build_reader(engine: AsyncEngine, gate: PoolGate) -> Reader:
+    """Reads on psycopg itself on PostgreSQL; through the engine on SQLite."""
+    if engine.dialect.name == "postgresql":
+        return DriverReader(engine, READ_POOL_SIZE)
+    return EngineReader(engine, gate)
+
+
 def build_state(settings: Settings) -> AppState:
     engine = create_app_engine(settings.database_url)
     gate = pool_gate(engine)
@@ -43,7 +57,7 @@ def build_state(settings: Settings) -> AppState:
     state.engine = engine
     state.session_factory = create_session_factory(engine)
     state.pool_gate = gate
-    state.reader = Reader(engine, gate)
+    state.reader = build_reader(engine, gate)
     state.token_codec = AccessTokenCodec(
         key=settings.signing_key(),
         algorithm=settings.jwt_algorithm,

@@ -51,6 +51,10 @@ Owner = Annotated[
 SourceFilter = Annotated[Source | None, Query(description="Only notes with exactly this source")]
 
 
+def note_read(row: service.NoteRow) -> NoteRead:
+    return NoteRead.model_validate(dict(zip(service.NOTE_FIELDS, row, strict=True)))
+
+
 def _is_admin(token: TokenData) -> bool:
     return BuiltinRole.ADMIN in token.roles
 
@@ -95,13 +99,13 @@ async def list_notes(
     page = await service.list_notes(
         db, owner_id=_listed_owner(owner, token), source=source, limit=limit, before_id=cursor
     )
-    return NotePage.of(page)
+    return NotePage(items=[note_read(row) for row in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
 @authorize(roles=NOTE_KEEPERS)
 async def read_note(note_id: DatabaseId, db: ReadDb, token: CurrentToken) -> NoteRead:
-    return NoteRead.model_validate(await service.get_note_row(db, note_id, owner_id=_scope(token)))
+    return note_read(await service.get_note_row(db, note_id, owner_id=_scope(token)))
 
 
 @router.patch("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
