@@ -18,23 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notes_api.database import Reader
 from notes_api.exceptions import NotFoundError
 from notes_api.notes.models import Note
+from notes_api.notes.schemas import NOTE_FIELDS
 from notes_api.pagination import PageOfRows, paginate
 
 NOT_FOUND = "Note not found"
 """One message for every note the caller cannot see, whatever the id."""
 
-_COLUMNS = (
-    Note.id,
-    Note.owner_id,
-    Note.title,
-    Note.body,
-    Note.source,
-    Note.created_at,
-    Note.updated_at,
-)
-
-NOTE_FIELDS = ("id", "owner_id", "title", "body", "source", "created_at", "updated_at")
-"""The names of `_COLUMNS`, in order."""
+_COLUMNS = tuple(getattr(Note, name) for name in NOTE_FIELDS)
+"""What the reads select: the response model's fields, in its order."""
 
 NoteRow = tuple[int, int, str, str, str | None, datetime, datetime]
 """One row of `_COLUMNS`, what the reads return instead of ORM objects."""
