@@ -11,31 +11,27 @@ Connections live in a small pool of their own behind a `PoolGate`, which admits
 readers first come, first served and never more than there are connections, so
 the pool itself needs no queue: a reader takes an idle connection or opens one.
 
-A connection is checked without a round trip: an idle connection in autocommit
-has nothing to say until it is asked, so a readable socket means the server has
-closed it (a restart, `pg_terminate_backend`, an idle timeout, a cut network all
-leave a FATAL message or an EOF behind). One killed between that check and the
-query is caught by the query failing on it, and the read runs once more on
-another connection. A failure on a fresh connection is an outage: it is raised as
-SQLAlchemy's `OperationalError`, like every other database failure, and answered 503.
+A connection is checked without a round trip (`database.is_idle_and_open`).
+One killed between that check and the query is caught by the query failing on
+it, and the read runs once more on a new connection. A failure on a fresh
+connection is an outage: it is raised as SQLAlchemy's `OperationalError`, like
+every other database failure, and answered 503.
 """
 
 from __future__ import annotations
 
 import asyncio
-import select
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import psycopg
-from psycopg.pq import TransactionStatus
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notes_api.database import Columns, PoolGate
+from notes_api.database import Columns, PoolGate, is_idle_and_open
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -52,15 +48,6 @@ class _Lost(Exception):
     def __init__(self, error: psycopg.Error) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _is_idle_and_open(connection: Connection) -> bool:
-    """Whether a pooled connection can take a query, decided without a round trip."""
-    if connection.closed or connection.info.transaction_status != TransactionStatus.IDLE:
-        return False
-    poller = select.poll()
-    poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
-    return not poller.poll(0)  # readable, hung up or in error: the server has let go
 
 
 class DriverReader:
@@ -144,7 +131,7 @@ class DriverReader:
                 connection.pgconn.finish()
         while self._idle:
             connection = self._idle.pop()
-            if _is_idle_and_open(connection):
+            if is_idle_and_open(connection):
                 return connection
             connection.pgconn.finish()
         return None
