@@ -29,7 +29,13 @@ from pathlib import Path
 
 from bench import report, seed, servers
 from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
-from bench.run import DEFAULT_DATABASE_URL, login, login_form, median_of
+from bench.run import (
+    DEFAULT_DATABASE_URL,
+    login,
+    logins_target,
+    median_of,
+    one_pair_login_target,
+)
 
 SHAPES = (
     "healthz",
@@ -38,10 +44,12 @@ SHAPES = (
     "notes100",
     "note",
     "login",
+    "login-one-pair",
     "create",
     "notes-with-logins",
 )
 """`notes`: GET /notes?limit=20, `notes100`: limit=100, `note`: GET /notes/{id};
+`login`: eight users in turn; `login-one-pair`: one user from one address;
 `notes-with-logins`: GET /notes at 8 connections while 8 logins are in flight."""
 REFERENCE_SHAPES = ("notes", "notes100", "note")
 
@@ -95,8 +103,9 @@ def targets(base_url: str, name: str) -> Target:
     if name == "create":
         body = '{"title": "ab note", "body": "ab"}'
         return Target("POST", "/notes", {**note, "Content-Type": "application/json"}, body)
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    return Target("POST", "/token", form, login_form("login"))
+    if name == "login-one-pair":
+        return one_pair_login_target()
+    return logins_target()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -119,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 # The reference checks tokens with the same key: the head's token will do.
                 pair["ref"] = (ref, pair["head"][1])
             runs: dict[str, list[LoadResult]] = {name: [] for name in pair}
-            connections = 8 if shape in ("login", "notes-with-logins") else args.connections
+            logins = ("login", "login-one-pair", "notes-with-logins")
+            connections = 8 if shape in logins else args.connections
             for server, target in pair.values():  # warm up
                 run_load(tool, server.base_url, target, connections, 1)
             cpu: dict[str, list[float]] = {name: [] for name in pair}

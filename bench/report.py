@@ -163,7 +163,9 @@ def render(results: dict[str, Any]) -> str:
     if "create_note" in results:
         lines.append(_line("POST /notes", results["create_note"]))
     if "login" in results:
-        lines.append(_line("POST /token (login)", results["login"]))
+        lines.append(_line("POST /token (login, 8 users)", results["login"]))
+    if "login_one_pair" in results:
+        lines.append(_line("POST /token (1 user, 1 address)", results["login_one_pair"]))
     if "logins_in_flight" in results:
         logins = results["logins_in_flight"]
         lines.append(_line("GET /notes, no logins", logins["without"]))

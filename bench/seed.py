@@ -28,6 +28,7 @@ from notes_api.schema_migrations import upgrade_to_head
 
 PASSWORD = "bench password 0123456789"  # noqa: S105 - a throwaway account in the bench database
 OTHER_OWNERS = 100
+LOGIN_USERS = 8
 CHUNK = 50_000
 BODY = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. " * 3
 """A short body, for the notes the benchmarks create."""
@@ -69,15 +70,18 @@ class BenchUsers:
     writer: int
     """Creates notes in POST /notes."""
     login: int
-    """Logs in again and again in the login benchmarks."""
+    """Logs in again and again in the login benchmarks (one user from one address)."""
     admin: int
     soak: list[int] = field(default_factory=list)
+    logins: list[int] = field(default_factory=list)
+    """login00..login07: the login benchmarks' users, taken in turn (a pair each)."""
     others: list[int] = field(default_factory=list)
 
     def usernames(self) -> dict[str, int]:
         names = {"reader": self.reader, "writer": self.writer, "login": self.login}
         names["benchadmin"] = self.admin
         names.update({f"soak{i:02d}": user_id for i, user_id in enumerate(self.soak)})
+        names.update({f"login{i:02d}": user_id for i, user_id in enumerate(self.logins)})
         return names
 
 
@@ -142,6 +146,7 @@ def prepare(url: str, soak_users: int = 16) -> BenchUsers:
             admin=add("benchadmin", ("admin", "user")),
         )
         users.soak = [add(f"soak{i:02d}") for i in range(soak_users)]
+        users.logins = [add(f"login{i:02d}") for i in range(LOGIN_USERS)]
         users.others = [add(f"other{i:03d}") for i in range(OTHER_OWNERS)]
     return users
 
