@@ -165,7 +165,7 @@ def test_roles_are_parsed_from_comma_joined_strings_with_whitespace() -> None:
 
 
 def test_guarding_twice_fails_at_decoration_time() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="is already guarded"):
         authorize("user")(authorize("admin")(lambda: None))
 
 

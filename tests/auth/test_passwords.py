@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import bcrypt
+import pytest
 
-from notes_api.auth.passwords import hash_password, verify_password
+from notes_api.auth.passwords import (
+    burn_verification,
+    hash_password,
+    password_context,
+    verify_password,
+)
 
 
 def test_new_hashes_are_argon2id_with_owasp_parameters() -> None:
@@ -39,3 +45,23 @@ def test_long_password_against_bcrypt_hash_is_a_plain_mismatch() -> None:
 
 def test_unrecognised_hash_is_a_plain_mismatch() -> None:
     assert verify_password("a password", "not-a-hash") == (False, None)
+
+
+def test_burn_verification_runs_one_real_argon2_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unknown username must cost what a wrong password costs: one argon2id verification."""
+    seen: list[str] = []
+    real_verify = password_context.verify_and_update
+
+    def spy(password: str, hashed: str) -> tuple[bool, str | None]:
+        seen.append(hashed)
+        result: tuple[bool, str | None] = real_verify(password, hashed)
+        return result
+
+    monkeypatch.setattr(password_context, "verify_and_update", spy)
+
+    burn_verification("any password")
+
+    assert len(seen) == 1
+    assert seen[0].startswith("$argon2id$v=19$m=19456,t=2,p=1$")

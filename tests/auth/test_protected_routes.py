@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -37,18 +38,23 @@ def test_no_token_is_401_with_a_bare_bearer_challenge(client: TestClient) -> Non
 
 
 @pytest.mark.parametrize(
-    "authorization",
+    "make_token",
     [
-        "Bearer not-a-jwt",
-        "Bearer " + forge(type="refresh"),
-        "Bearer " + forge(exp=datetime.now(UTC) - timedelta(minutes=1)),
-        "Bearer " + forge(aud="someone-else"),
-        "Bearer " + jwt.encode({"sub": "x"}, "another-key-that-is-long-enough-1234567", "HS256"),
-        "Bearer " + "a" * 10_000,
+        lambda: "not-a-jwt",
+        lambda: forge(type="refresh"),
+        lambda: forge(exp=datetime.now(UTC) - timedelta(minutes=1)),
+        lambda: forge(aud="someone-else"),
+        lambda: jwt.encode({"sub": "x"}, "another-key-that-is-long-enough-1234567", "HS256"),
+        lambda: "a" * 10_000,
     ],
     ids=["garbage", "wrong-type", "expired", "wrong-audience", "wrong-key", "huge"],
 )
-def test_unusable_token_is_401_invalid_token(client: TestClient, authorization: str) -> None:
+def test_unusable_token_is_401_invalid_token(
+    client: TestClient, make_token: Callable[[], str]
+) -> None:
+    """Tokens are forged when the test runs: forged at collection, an hour-long run would
+    leave every one of them expired, and the test would only ever check expiry."""
+    authorization = "Bearer " + make_token()
     response = client.get("/identify/me", headers={"Authorization": authorization})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'

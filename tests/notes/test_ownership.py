@@ -93,3 +93,17 @@ def test_patch_cannot_change_the_owner(
 
     assert response.status_code == 422
     assert client.get(f"/notes/{note['id']}", headers=alice.headers).json()["owner_id"] == alice.id
+
+
+def test_empty_patch_of_other_users_note_is_404_and_reveals_nothing(
+    client: TestClient, make_note: MakeNote, alice: Caller, bob: Caller
+) -> None:
+    """An empty PATCH writes nothing but reads the note back: that read keeps the owner scope."""
+    note = make_note(alice, title="Private", body="secret body")
+
+    response = client.patch(f"/notes/{note['id']}", json={}, headers=bob.headers)
+
+    missing = client.patch(f"/notes/{MISSING_ID}", json={}, headers=bob.headers)
+    assert response.status_code == 404
+    assert response.json() == missing.json()
+    assert "secret body" not in response.text

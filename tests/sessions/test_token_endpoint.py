@@ -340,7 +340,7 @@ def test_malformed_token_requests_answer_in_rfc6749_format(
 
 
 def test_a_forged_forwarded_address_is_not_stored(
-    app: FastAPI, make_user: MakeUser, auth_headers: Headers
+    app: FastAPI, make_user: MakeUser, auth_headers: Headers, db_engine: Engine
 ) -> None:
     user = make_user()
     with TestClient(app, client=("z" * 80, 1)) as odd_client:
@@ -348,3 +348,12 @@ def test_a_forged_forwarded_address_is_not_stored(
             "/token", data={"username": user.username, "password": "nope1234"}
         )
     assert response.status_code == 400
+    with db_engine.connect() as connection:
+        stored = [
+            str(value)
+            for table in ("audit_events", "login_attempts")
+            for row in connection.execute(text(f"SELECT * FROM {table}"))
+            for value in row
+        ]
+    assert stored, "the failed login left no audit event or attempt row to check"
+    assert not any("zzz" in value for value in stored)

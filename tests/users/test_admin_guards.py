@@ -1,0 +1,74 @@
+"""The administrators' guards, each tested where no other rule would give the same answer."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import MakeUser, bearer, login
+
+
+def refresh_status(client: TestClient, refresh_token: str) -> int:
+    return client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    ).status_code
+
+
+def test_an_admin_cannot_disable_themself_even_with_another_admin_left(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    """Not the last-admin rule: a second enabled admin exists, so only the self-guard refuses."""
+    me = make_user("root", roles=["admin"])
+    make_user("deputy", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+
+    response = client.patch(f"/users/{me.id}", headers=headers, json={"disabled": True})
+
+    assert response.status_code == 409
+    assert "themselves" in response.json()["detail"]
+    assert client.get(f"/users/{me.id}", headers=headers).json()["disabled"] is False
+
+
+def test_disabled_admins_do_not_count_toward_the_last_enabled_admin(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    """With the only other admin disabled, root is the last enabled one and keeps the role."""
+    root = make_user("root", roles=["admin"])
+    make_user("retired", roles=["admin"], disabled=True)
+    headers = bearer(login(client, "root")["access_token"])
+
+    response = client.delete(f"/users/{root.id}/roles/admin", headers=headers)
+
+    assert response.status_code == 409
+    roles = client.get(f"/users/{root.id}", headers=headers).json()["roles"]
+    assert "admin" in roles
+
+
+def test_disabling_one_user_leaves_other_users_refresh_tokens_alone(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    make_user("root", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+    target = make_user("target")
+    bystander = make_user("bystander")
+    login(client, target.username)
+    bystander_tokens = login(client, bystander.username)
+
+    client.patch(f"/users/{target.id}", headers=headers, json={"disabled": True})
+
+    assert refresh_status(client, bystander_tokens["refresh_token"]) == 200
+
+
+def test_a_re_enabled_user_does_not_get_refresh_tokens_from_before_the_disable_back(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    """Rotation refuses disabled users anyway; the revocation shows once they are enabled again."""
+    make_user("root", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+    user = make_user("target")
+    tokens = login(client, user.username)
+
+    client.patch(f"/users/{user.id}", headers=headers, json={"disabled": True})
+    client.patch(f"/users/{user.id}", headers=headers, json={"disabled": False})
+
+    assert refresh_status(client, tokens["refresh_token"]) == 400
+    assert login(client, user.username)["access_token"]
