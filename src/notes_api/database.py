@@ -222,6 +222,9 @@ class Reader(Protocol):
     (`driver_reads`); on SQLite, `EngineReader`.
     """
 
+    gate: PoolGate
+    """First come, first served admission: every read passes it."""
+
     async def all(
         self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
     ) -> list[tuple[*Columns]]: ...

@@ -53,11 +53,12 @@ class _Lost(Exception):
 class DriverReader:
     """Single SELECTs on a pooled psycopg connection in autocommit (PostgreSQL only)."""
 
-    def __init__(self, engine: AsyncEngine, size: int) -> None:
+    def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
+        """Connections as the engine opens them; at most `gate.permits` of them."""
         self.dialect: Dialect = engine.dialect
         # The engine's own connect arguments: same host, credentials, TLS and options.
         _, self._connect_args = engine.dialect.create_connect_args(engine.url)
-        self.gate = PoolGate(size)
+        self.gate = gate
         self._idle: list[Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queries: dict[int, _Query] = {}

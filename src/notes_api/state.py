@@ -42,22 +42,23 @@ READ_POOL_SIZE = 10
 as many as the reference app uses; more only queue in PostgreSQL for the same two cores."""
 
 
-def build_reader(engine: AsyncEngine, gate: PoolGate) -> Reader:
-    """Reads on psycopg itself on PostgreSQL; through the engine on SQLite."""
+def build_reader(engine: AsyncEngine) -> Reader:
+    """Reads on psycopg itself on PostgreSQL, behind a gate of `READ_POOL_SIZE` permits;
+    through the engine on SQLite, whose gate admits everyone."""
     if engine.dialect.name == "postgresql":
-        return DriverReader(engine, READ_POOL_SIZE)
-    return EngineReader(engine, gate)
+        return DriverReader(engine, PoolGate(READ_POOL_SIZE))
+    return EngineReader(engine, pool_gate(engine))
 
 
 def build_state(settings: Settings) -> AppState:
     engine = create_app_engine(settings.database_url)
-    gate = pool_gate(engine)
+    reader = build_reader(engine)
     state = AppState()
     state.settings = settings
     state.engine = engine
     state.session_factory = create_session_factory(engine)
-    state.pool_gate = gate
-    state.reader = build_reader(engine, gate)
+    state.pool_gate = reader.gate  # the gate the reads pass
+    state.reader = reader
     state.token_codec = AccessTokenCodec(
         key=settings.signing_key(),
         algorithm=settings.jwt_algorithm,
