@@ -1,21 +1,32 @@
 # syntax=docker/dockerfile:1
-# notes-api image: a wheel built in the first stage, installed without dev extras
-# into a virtual environment that the slim runtime stage copies; runs as non-root.
+# notes-api image: the locked dependencies (uv.lock) and the project's wheel installed, without
+# dev extras, into a virtual environment that the slim runtime stage copies; runs as non-root.
 
-ARG PYTHON_IMAGE=python:3.12-slim
+# The Python minor version CI tests (README, "Tested with"); tests/deploy checks they agree.
+ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- build: the project's wheel (it carries migrations/ and alembic.ini inside the
-# package as notes_api/_migrations and notes_api/_alembic.ini), installed into /opt/venv.
+# --- build: the dependencies exactly as uv.lock pins them (hashes checked), then the project's
+# wheel (it carries migrations/, alembic.ini and web/ inside the package as
+# notes_api/_migrations, _alembic.ini and _web). tests/deploy/test_build_context.py copies
+# exactly these COPY lines and runs these steps without Docker.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never
+# The uv version the Makefile pins (UV_VERSION), so the lock is read as it was written.
+RUN python -m pip install uv==0.13.9
 WORKDIR /src
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml uv.lock README.md LICENSE alembic.ini ./
 COPY src/ src/
 COPY migrations/ migrations/
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install /wheels/notes_api-*.whl
+COPY web/ web/
+RUN uv export --locked --no-dev --no-emit-project --format requirements.txt \
+        --output-file /tmp/requirements.txt \
+    && uv venv --python /usr/local/bin/python /opt/venv \
+    && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/requirements.txt \
+    && uv build --wheel --out-dir /wheels \
+    && uv pip install --python /opt/venv/bin/python --no-deps /wheels/notes_api-*.whl
 
 # --- runtime: the interpreter, the virtual environment and the entrypoint, nothing else.
 FROM ${PYTHON_IMAGE} AS runtime

@@ -1,33 +1,51 @@
 # notes-api: `make run` serves the API on an embedded SQLite file; `make test` runs the suite.
-# Both create .venv on first use; nothing but Python 3.11+ and make is needed.
+# Both create .venv on first use, with the versions in uv.lock; nothing but Python 3.11+ and
+# make is needed: the lock tool, uv, is installed from PyPI into .tools/ on first use.
 # `make bench` / `make soak` need a local PostgreSQL (BENCH_DATABASE_URL); see docs/performance.md.
+# Adding or changing a dependency: edit pyproject.toml, then `make lock`, commit both files.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-CHROMIUM := /usr/bin/chromium
+# The lock tool, pinned: the same uv writes and reads uv.lock here, in CI and in the image.
+UV_VERSION := 0.13.9
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+# uv uses this machine's Python (never downloads one) and installs into $(VENV).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# tests/deploy run the bootstrapped uv as the image's build does.
+export UV := $(abspath $(UV))
+SYNC   := $(UV) sync --locked --python $(PYTHON)
 
-.PHONY: run test screenshots lint format migrate clean bench soak wrk
+.PHONY: run test mutate test-lowest debian-tools openapi screenshots lint format migrate clean bench soak wrk lock
 
-$(BIN)/python:
+$(UV):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "notes-api needs Python 3.11+"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
 
-# Stamp files: reinstall only when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Stamp files: reinstall only when the lock or pyproject.toml changes. --locked refuses a
+# lock that no longer matches pyproject.toml (run `make lock`); --inexact leaves the other
+# extras' packages in place, so `make run` after `make test` keeps the dev tools.
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(SYNC) --inexact
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: uv.lock pyproject.toml | $(UV)
+	$(SYNC) --inexact --extra dev
 	@touch $@ $(VENV)/.installed
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+$(VENV)/.installed-bench: uv.lock pyproject.toml | $(UV)
+	$(SYNC) --inexact --extra bench
 	@touch $@ $(VENV)/.installed
+
+# After editing pyproject.toml's dependencies: resolve them again into uv.lock.
+# `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed version.
+lock: | $(UV)
+	$(UV) lock $(LOCK_ARGS)
 
 run: $(VENV)/.installed
 	$(BIN)/notes-api migrate
@@ -38,16 +56,54 @@ run: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(BIN)/notes-api migrate
 
-# The browser tests drive Debian's Chromium; Playwright never downloads a browser.
-$(CHROMIUM):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	    || { echo "Install Chromium (apt-get install chromium), or run: $(BIN)/pytest -m 'not browser'"; exit 1; }
+# Debian packages some tests drive: Chromium (the browser tests; Playwright never downloads a
+# browser) and Caddy (`caddy validate` checks the compose proxy's configuration). As root
+# with apt-get, `make test` installs the missing ones; elsewhere it says so and those tests
+# skip (in CI, CI=true, they fail instead). Offline or not root: `make test` still passes.
+DEBIAN_TOOLS := /usr/bin/chromium:chromium /usr/bin/caddy:caddy
+debian-tools:
+	@missing=""; for tool in $(DEBIAN_TOOLS); do \
+	    [ -x "$${tool%%:*}" ] || missing="$$missing $${tool#*:}"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+	|| echo "Not installed:$$missing (apt-get install$$missing): the tests that need them will be skipped"
 
-test: $(VENV)/.installed-dev $(CHROMIUM)
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Coverage of the in-process app (servers the tests start as subprocesses are not measured).
+test: $(VENV)/.installed-dev debian-tools
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# Mutation testing of the security-critical modules, on SQLite (see docs/testing.md). Each
+# mutant runs only the tests that executed the function it changes. Not part of CI's budget.
+MUTATE_MODULES ?= notes_api.auth.tokens* notes_api.auth.authorize* notes_api.auth.dependencies* \
+	notes_api.auth.revocation_cache* notes_api.sessions.service* notes_api.sessions.session_store* \
+	notes_api.sessions.throttle* notes_api.notes.service* notes_api.users.service* \
+	notes_api.users.router*
+$(VENV)/.installed-mutate: uv.lock pyproject.toml | $(UV)
+	$(SYNC) --inexact --extra dev --extra mutate
+	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+mutate: $(VENV)/.installed-mutate
+	rm -rf mutants
+	env -u TEST_DATABASE_URL $(BIN)/mutmut run $(MUTATE_MODULES)
+	$(BIN)/mutmut results
+
+# CI: the suite once more with every direct dependency at the lowest version pyproject.toml
+# allows (uv's lowest-direct resolution, outside the lock), so a lower bound cannot drift
+# below what the code needs. The browser tests are left out (they check the page, not bounds),
+# and so is the OpenAPI snapshot: pydantic's versions render the same schema differently.
+test-lowest: | $(UV)
+	rm -rf $(VENV)-lowest  # from scratch: no package left over from an earlier resolution
+	$(UV) venv --quiet --python $(PYTHON) $(VENV)-lowest
+	$(UV) pip install --quiet --python $(VENV)-lowest/bin/python --resolution lowest-direct -e '.[dev]'
+	$(VENV)-lowest/bin/pytest -m 'not browser' -p no:cacheprovider \
+	    --ignore=tests/test_openapi_snapshot.py $(PYTEST_ARGS)
+
+# Rewrites docs/openapi.json, the committed API contract, from the served schema.
+openapi: $(VENV)/.installed-dev
+	UPDATE_OPENAPI=1 $(BIN)/pytest -q tests/test_openapi_snapshot.py
 
 # Rewrites docs/screenshot-*.png from the browser tests that take them.
-screenshots: $(VENV)/.installed-dev $(CHROMIUM)
+screenshots: $(VENV)/.installed-dev debian-tools
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot
 
 lint: $(VENV)/.installed-dev
@@ -74,4 +130,4 @@ soak: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench --soak-only $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret
+	rm -rf $(VENV) $(VENV)-lowest $(TOOLS) mutants .pytest_cache .mypy_cache .ruff_cache notes.db notes.db-* .jwt-secret

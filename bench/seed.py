@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from notes_api.auth.passwords import hash_password
+from notes_api.auth.roles import BUILTIN_ROLES
 from notes_api.schema_migrations import upgrade_to_head
 
 PASSWORD = "bench password 0123456789"  # noqa: S105 - a throwaway account in the bench database
@@ -123,7 +124,7 @@ def prepare(url: str, soak_users: int = 16) -> BenchUsers:
             "TRUNCATE notes, refresh_tokens, audit_events, login_attempts, user_roles, users "
             "RESTART IDENTITY CASCADE"
         )
-        connection.execute("DELETE FROM roles WHERE name NOT IN ('admin', 'user')")
+        connection.execute("DELETE FROM roles WHERE NOT (name = ANY(%s))", (list(BUILTIN_ROLES),))
 
         def add(username: str, roles: tuple[str, ...] = ("user",)) -> int:
             row = connection.execute(

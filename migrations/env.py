@@ -6,6 +6,9 @@
 - SQLite migrations run in batch mode with foreign keys OFF: batch mode
   recreates tables, and with foreign keys on, dropping the old `users` or
   `roles` table fires ON DELETE CASCADE and silently empties `user_roles`.
+- SQLite's revocation triggers are dropped before the migrations and installed
+  again after them (batch mode's table rebuilds would trip on them; see
+  `notes_api.sessions.sqlite_triggers`).
 - PostgreSQL migrations run under an advisory lock, so several containers that
   start at once migrate one after the other instead of racing.
 """
@@ -18,6 +21,7 @@ from sqlalchemy import Connection, create_engine, pool, text
 from notes_api.config import get_settings
 from notes_api.database import database_urls
 from notes_api.models import Base
+from notes_api.sessions.sqlite_triggers import drop_sqlite_triggers, install_sqlite_triggers
 
 MIGRATION_LOCK_ID = 0x6E6F746573  # "notes": any constant shared by every instance
 
@@ -44,7 +48,11 @@ def run_migrations(connection: Connection) -> None:
             compare_server_default=not is_sqlite,
         )
         with context.begin_transaction():
+            if is_sqlite:
+                drop_sqlite_triggers(connection)
             context.run_migrations()
+            if is_sqlite:
+                install_sqlite_triggers(connection)
         connection.commit()
     finally:
         if is_sqlite:

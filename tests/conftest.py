@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, make_url, select
 
 from notes_api.auth.passwords import hash_password
 from notes_api.config import Settings
@@ -21,6 +21,7 @@ from tests.databases import (
     DATABASE_KINDS,
     POSTGRES_URL,
     empty_postgres,
+    ensure_postgres_database,
     fresh_sqlite,
     migrated_sqlite_template,
     reset_postgres_schema,
@@ -29,6 +30,14 @@ from tests.databases import (
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """TEST_DATABASE_URL naming a missing database: create it; an unusable server: stop
+    now with one message (not an error in each of hundreds of tests)."""
+    if POSTGRES_URL is not None and (problem := ensure_postgres_database(POSTGRES_URL)):
+        safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        pytest.exit(f"TEST_DATABASE_URL={safe} cannot be used: {problem}", returncode=3)
 
 
 @pytest.fixture(scope="session")

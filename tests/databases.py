@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, pool, text
+from sqlalchemy import Engine, create_engine, event, make_url, pool, text
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from notes_api.auth.roles import BUILTIN_ROLES
@@ -82,3 +82,30 @@ def empty_postgres(url: str) -> None:
     with sync_engine(url) as engine, engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         connection.execute(text(f"DELETE FROM roles WHERE name NOT IN ({builtin})"))
+
+
+def ensure_postgres_database(url: str) -> str | None:
+    """Create TEST_DATABASE_URL's database if the server lacks it; return why the server
+    cannot be used, or None. Run once before the tests, so a wrong URL costs one message
+    instead of an error in every PostgreSQL test."""
+    import psycopg  # only when PostgreSQL is asked for
+
+    target = make_url(url).set(drivername="postgresql")
+    try:
+        psycopg.connect(target.render_as_string(hide_password=False), connect_timeout=5).close()
+        return None
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if f'database "{target.database}" does not exist' not in reason:
+            return reason
+    maintenance = target.set(database="postgres").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(
+                    psycopg.sql.Identifier(target.database)
+                )
+            )
+    except psycopg.Error as exc:
+        return f"database {target.database!r} does not exist and cannot be created: {exc}"
+    return None

@@ -61,6 +61,7 @@ TABLE: dict[tuple[str, str], Case] = {
     ("PUT", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("DELETE", "/users/{user_id}/roles/{name}"): Case((*ADMIN_ONLY, 204)),
     ("GET", "/audit"): Case((*ADMIN_ONLY, 200)),
+    ("GET", "/metrics"): Case((*ADMIN_ONLY, 200)),  # and the `metrics` role: tests/operations
 }
 
 

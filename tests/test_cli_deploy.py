@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from notes_api.auth.passwords import verify_password
 from notes_api.cli import cli
 from notes_api.config import get_settings
+from notes_api.server import LIMIT_CONCURRENCY, BoundedHttpToolsProtocol
 from notes_api.users.models import User
 
 runner = CliRunner()
@@ -49,6 +50,9 @@ def test_serve_runs_uvicorn_with_our_logging_proxy_and_shutdown_settings(
     assert call["log_config"] is None  # uvicorn's lines go through our handler
     assert call["log_level"] == "warning"
     assert call["timeout_graceful_shutdown"] == 30
+    assert call["http"] is BoundedHttpToolsProtocol  # header size and time limits
+    assert call["limit_concurrency"] == LIMIT_CONCURRENCY
+    assert call["server_header"] is False
 
 
 def test_a_refused_setting_is_one_line_without_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +64,7 @@ def test_a_refused_setting_is_one_line_without_the_key(monkeypatch: pytest.Monke
 
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "error: invalid settings: Value error, CORS_ORIGINS=* is refused when APP_ENV=production"
+        "error: invalid settings: CORS_ORIGINS=* is refused when APP_ENV=production"
     ]
     assert GOOD_KEY[:8] not in result.output
 
@@ -98,5 +102,5 @@ def test_ensure_admin_refuses_a_short_password(
     result = runner.invoke(cli, ["ensure-admin", "root", "--password-stdin"], input="short\n")
     assert result.exit_code == 1
     assert "password:" in result.output
-    assert "at least 8" in result.output
+    assert "at least 8 characters" in result.output
     assert "short" not in result.output

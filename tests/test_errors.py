@@ -49,7 +49,7 @@ def test_admin_route_is_503_json_while_the_database_is_unreachable(
 ) -> None:
     """The access token verifies with the key alone; the route's query is what fails."""
     codec = offline_client.app.state.token_codec  # type: ignore[attr-defined]
-    token = codec.encode(user_id=1, username="root", roles=["admin"])
+    token = codec.encode(user_id=1, username="root", roles=["admin"], session_id="s1", amr=["pwd"])
     response = offline_client.get("/users", headers=bearer(token))
     assert_database_unavailable(response.status_code, response.json(), response.text)
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from notes_api.main import create_app
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, make_settings
 from tests.databases import POSTGRES_URL, sync_engine
+from tests.sessions.waiting import eventually
 from tests.tcp_proxy import TcpProxy
 
 
@@ -52,7 +53,8 @@ def test_service_answers_503_during_an_outage_and_recovers_by_itself(
         assert client.get("/healthz").status_code == 200
 
         proxy.start()
-        assert client.get("/notes", headers=headers).status_code == 200
+        # Access tokens wait for the revocation listener to reconnect and reload.
+        assert eventually(lambda: client.get("/notes", headers=headers).status_code == 200)
         assert client.get("/readyz").status_code == 200
 
 

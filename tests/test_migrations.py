@@ -22,6 +22,7 @@ from notes_api.schema_migrations import (
     migrations_directory,
     upgrade_to_head,
 )
+from notes_api.sessions.sqlite_triggers import drop_sqlite_triggers
 from tests.databases import DATABASE_KINDS, POSTGRES_URL, reset_postgres_schema, sync_engine
 
 BATCH_REVISION = """
@@ -84,7 +85,7 @@ def test_upgrade_downgrade_upgrade_round_trip(blank_database_url: str) -> None:
     upgrade_to_head(blank_database_url)
     with sync_engine(blank_database_url) as engine, engine.connect() as connection:
         roles = set(connection.scalars(text("SELECT name FROM roles")))
-    assert roles == {"admin", "user"}
+    assert roles == {"admin", "user", "metrics"}
 
 
 def test_models_and_migrations_agree(blank_database_url: str) -> None:
@@ -110,7 +111,7 @@ def test_renaming_login_failures_to_login_attempts_keeps_the_rows(blank_database
 
 
 def _migrated_with_roles(database: Path) -> None:
-    """A migrated SQLite file with two users holding both built-in roles (4 user_roles rows)."""
+    """A migrated SQLite file with two users holding the three built-in roles (6 user_roles)."""
     upgrade_to_head(f"sqlite:///{database}")
     with sync_engine(f"sqlite:///{database}") as engine, engine.begin() as connection:
         connection.execute(
@@ -140,7 +141,7 @@ def test_sqlite_batch_migration_keeps_user_roles(tmp_path: Path) -> None:
     with sync_engine(f"sqlite:///{database}") as engine, engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "batch_probe")
-        assert _user_roles_count(connection) == 4
+        assert _user_roles_count(connection) == 6
 
 
 def test_the_batch_trap_is_real_with_foreign_keys_on(tmp_path: Path) -> None:
@@ -148,6 +149,7 @@ def test_the_batch_trap_is_real_with_foreign_keys_on(tmp_path: Path) -> None:
     database = tmp_path / "trap.db"
     _migrated_with_roles(database)
     with sync_engine(f"sqlite:///{database}") as engine, engine.connect() as connection:
+        drop_sqlite_triggers(connection)  # as migrations/env.py does
         context = MigrationContext.configure(connection, opts={"render_as_batch": True})
         operations = Operations(context)
         with (
@@ -157,3 +159,28 @@ def test_the_batch_trap_is_real_with_foreign_keys_on(tmp_path: Path) -> None:
             batch.add_column(Column("nickname", String(40), nullable=True))
         connection.commit()
         assert _user_roles_count(connection) == 0
+
+
+def test_a_metrics_role_created_before_it_was_built_in_is_kept_with_its_grants(
+    blank_database_url: str,
+) -> None:
+    with sync_engine(blank_database_url) as engine, engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "0006_sessions")
+        connection.execute(text("INSERT INTO roles (name, description) VALUES ('metrics', 'ours')"))
+        connection.execute(text("INSERT INTO users (username, hashed_password) VALUES ('p', 'x')"))
+        connection.execute(
+            text(
+                "INSERT INTO user_roles (user_id, role_id) SELECT u.id, r.id FROM users u, roles r"
+            )
+        )
+        connection.commit()
+    upgrade_to_head(blank_database_url)
+    with sync_engine(blank_database_url) as engine, engine.connect() as connection:
+        roles = connection.execute(text("SELECT name, description FROM roles")).all()
+        grants = connection.scalar(text("SELECT count(*) FROM user_roles"))
+    assert sorted(tuple(role) for role in roles) == [
+        ("admin", "Administers users and roles; sees every note"),
+        ("metrics", "ours"),
+        ("user", "Keeps notes"),
+    ]
+    assert grants == 3

@@ -111,7 +111,7 @@ def test_text_access_lines_carry_the_request_id_without_secrets(
     assert len(lines) == 5
     assert re.fullmatch(
         r"\S+ INFO notes_api\.access POST /token 200 [\d.]+ms client=testclient "
-        r"request_id=login-attempt-1",
+        r"request_id=login-attempt-1 trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16}",
         lines[0],
     )
     assert all("request_id=" in line and "ms client=testclient" in line for line in lines)

@@ -1,8 +1,7 @@
 """The `notes-api` command: serve, migrate, and manage users and roles from a shell.
 
 User commands run the same service functions as the HTTP API, so a user made
-here hashes its password exactly as login will verify it.
-"""
+here hashes its password the way login verifies it."""
 
 from __future__ import annotations
 
@@ -16,19 +15,22 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import __version__, preflight
 from notes_api.audit.service import COMMAND_LINE
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
-from notes_api.config import Settings, get_settings
+from notes_api.config import Settings, describe_settings_error, get_settings
 from notes_api.database import create_app_engine, create_session_factory
 from notes_api.exceptions import ConflictError, DomainError, is_database_unavailable
+from notes_api.metrics_files import metrics_directory
 from notes_api.observability import configure_logging
 from notes_api.schema_migrations import current_revision, head_revision, upgrade_to_head
+from notes_api.server import uvicorn_limits
 from notes_api.users import service
 from notes_api.users.schemas import UserCreate
 
 cli = typer.Typer(
-    help="notes-api: serve the API and manage its users and roles.",
+    help=f"notes-api {__version__}: serve the API and manage its users and roles.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -37,8 +39,6 @@ Result = TypeVar("Result")
 ADMIN_ROLES = [BuiltinRole.ADMIN.value, BuiltinRole.USER.value]
 DEMO_USERS = {"admin": ADMIN_ROLES, "demo": [BuiltinRole.USER.value]}
 RoleNames = Annotated[str, typer.Option(help='Comma-separated role names; "" for none')]
-GRACEFUL_SHUTDOWN_SECONDS = 30
-"""Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -51,7 +51,7 @@ def load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        raise fail(f"invalid settings: {_first_error(exc)}") from None
+        raise fail(f"invalid settings: {describe_settings_error(exc)}") from None
 
 
 def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
@@ -62,9 +62,9 @@ def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Resul
         engine = create_app_engine(database_url, pool_size=1)
         try:
             async with engine.connect() as connection:
-                revision = await connection.run_sync(current_revision)
-            if revision != head_revision():
-                raise fail("the database schema is not up to date: run `notes-api migrate`")
+                status = preflight.status_of(await connection.run_sync(current_revision))
+            if status.state is not preflight.SchemaState.AT_HEAD:
+                raise fail(status.message)
             async with create_session_factory(engine)() as session:
                 return await work(session)
         finally:
@@ -76,7 +76,7 @@ def run_with_session(work: Callable[[AsyncSession], Awaitable[Result]]) -> Resul
         raise fail(exc.detail) from None
     except Exception as exc:
         if is_database_unavailable(exc):
-            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
+            raise fail(preflight.unreachable_message(exc, database_url)) from None
         raise
 
 
@@ -89,28 +89,31 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn.
 
-    Logging is ours (LOG_FORMAT, LOG_LEVEL) for uvicorn's own lines too, and the
-    access log is the application's middleware, so uvicorn's is off. On SIGTERM
-    uvicorn stops accepting, lets requests in flight finish for up to
-    GRACEFUL_SHUTDOWN_SECONDS, then runs the lifespan exit, which closes the pool.
+    Logging is ours (LOG_FORMAT, LOG_LEVEL), the access log the application's middleware;
+    limits and graceful shutdown (SIGTERM) are in notes_api.server. Several workers count
+    metrics in a directory emptied here (`metrics_files`).
     """
     import uvicorn
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        "notes_api.main:app",
-        host=host,
-        port=port,
-        workers=None if reload else (workers or settings.web_concurrency),
-        reload=reload,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    if warning := preflight.serve_warning(settings.database_url):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+    worker_count = None if reload else (workers or settings.web_concurrency)
+    with metrics_directory(worker_count or 1):
+        uvicorn.run(
+            "notes_api.main:app",
+            host=host,
+            port=port,
+            workers=worker_count,
+            reload=reload,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            **uvicorn_limits(),
+        )
 
 
 @cli.command()
@@ -125,8 +128,8 @@ def migrate() -> None:
     try:
         upgrade_to_head(database_url)
     except Exception as exc:
-        if is_database_unavailable(exc):
-            raise fail(f"cannot reach the database: {type(exc).__name__}") from None
+        if message := preflight.migrate_failure(exc, database_url):
+            raise fail(message) from None
         raise
     typer.echo(f"database at revision {head_revision()}")
 
@@ -148,11 +151,9 @@ def create_user(
     ] = False,
 ) -> None:
     """Create a user (the password is prompted for, or read from stdin)."""
+    password = _read_password(password_stdin)
     payload = _user_payload(
-        username=username,
-        email=email,
-        password=_read_password(password_stdin),
-        roles=split_roles(roles),
+        username=username, email=email, password=password, roles=split_roles(roles)
     )
     user = run_with_session(
         lambda db: service.create_user(

@@ -14,8 +14,10 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 MIN_SECRET_BYTES = 32
 MIN_SECRET_BYTES_BY_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -29,6 +31,9 @@ PLACEHOLDER_SECRET_MARKERS = ("changeme", "changethis", "replaceme", "placeholde
 MIN_SECRET_DISTINCT_CHARACTERS = 8
 """Fewer distinct characters than this ("aaaa...", "0000...") is no random key: a random
 32-character hex key has fewer than 8 distinct characters well under once in a million."""
+
+
+SUPPORTED_DATABASES = ("sqlite", "postgresql", "postgres")
 
 
 class SettingsError(ValueError):
@@ -52,6 +57,9 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./notes.db"
+    database_listen_url: str | None = None
+    """Where each worker LISTENs for revocations (PostgreSQL): a direct connection when
+    DATABASE_URL goes through a pooler in transaction mode. Default: DATABASE_URL."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -75,6 +83,32 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=100, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        # Parsed here, so a wrong URL is one line at start-up, not a traceback later.
+        try:
+            backend: str | None = make_url(value).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend not in SUPPORTED_DATABASES:
+            raise ValueError(
+                "must be sqlite:///path/to/file.db or postgresql://user:password@host/database"
+                + (f", not a {backend} URL" if backend else "")
+            )
+        return value
+
+    @field_validator("log_level", "jwt_algorithm", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        # Written as users write them elsewhere: uvicorn and logging take `info` and `INFO`.
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("app_env", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _parse_csv(cls, value: object) -> object:
@@ -89,19 +123,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
+    def _refuse_unsafe_values(self) -> Settings:
         if self.jwt_secret_key is not None:
             check_secret_strength(self.jwt_secret_key.get_secret_value(), self.jwt_algorithm)
+            # In every mode: a copied example key lets anyone who read the docs mint tokens,
+            # and development instances are reachable too.
+            if is_placeholder_secret(self.jwt_secret_key.get_secret_value()):
+                raise SettingsError(
+                    "JWT_SECRET_KEY looks like a placeholder, not a generated key; "
+                    "set it to the output of `openssl rand -hex 32`"
+                    + ("" if self.app_env == "production" else ", or remove it in development")
+                )
         if self.app_env == "production":
             if self.jwt_secret_key is None:
                 raise SettingsError(
                     "JWT_SECRET_KEY is required when APP_ENV=production "
                     f"(at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`)"
-                )
-            if is_placeholder_secret(self.jwt_secret_key.get_secret_value()):
-                raise SettingsError(
-                    "JWT_SECRET_KEY looks like a placeholder, not a generated key; "
-                    "set it to the output of `openssl rand -hex 32`"
                 )
             if "*" in self.cors_origins:
                 raise SettingsError("CORS_ORIGINS=* is refused when APP_ENV=production")
@@ -114,6 +151,19 @@ class Settings(BaseSettings):
         return _development_secret(DEV_SECRET_FILE)
 
 
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming the environment variable and what it accepts, never the value given."""
+    first = exc.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    variable = "_".join(str(part) for part in first["loc"][:1]).upper()
+    if not variable:  # a check across settings: its message names the variables
+        return message
+    if first["type"] == "literal_error":
+        allowed = first.get("ctx", {}).get("expected", "")
+        return f"{variable} must be one of {allowed} (any case)"
+    return f"{variable}: {message}"
+
+
 def check_secret_strength(secret: str, algorithm: str) -> None:
     minimum = MIN_SECRET_BYTES_BY_ALGORITHM[algorithm]
     if len(secret.encode()) < minimum:
@@ -121,7 +171,7 @@ def check_secret_strength(secret: str, algorithm: str) -> None:
 
 
 def is_placeholder_secret(secret: str) -> bool:
-    """A key copied from an example or typed by hand, which production refuses."""
+    """A key copied from an example or typed by hand, which every mode refuses."""
     folded = re.sub(r"[^a-z0-9]", "", secret.lower())
     return (
         any(marker in folded for marker in PLACEHOLDER_SECRET_MARKERS)

@@ -188,6 +188,8 @@ class PoolGate:
 
     def __init__(self, permits: int | None) -> None:
         self.permits = permits
+        self.waiting = 0
+        """Reads queued for a permit now (the pool gauge's `waiting`)."""
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -199,8 +201,15 @@ class PoolGate:
         loop = asyncio.get_running_loop()
         if self._semaphore is None or self._loop is not loop:  # one per event loop (tests)
             self._semaphore, self._loop = asyncio.Semaphore(self.permits), loop
-        async with self._semaphore:
+        self.waiting += 1  # back to 0 before anyone can read it when a permit is free
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
             yield
+        finally:
+            self._semaphore.release()
 
 
 def pool_gate(engine: AsyncEngine) -> PoolGate:

@@ -1,6 +1,6 @@
 """The hot read path on PostgreSQL: SQLAlchemy's compiled SQL, run on psycopg's own connection.
 
-SQLAlchemy stays the schema and the statement builder (DESIGN.md); what this
+SQLAlchemy stays the schema and the statement builder; what this
 module leaves out is its async execution path, which for a one-statement read
 costs more than the query: a greenlet hand-off per call, a pre-ping round trip
 at every checkout, the isolation-level switch, and result processing into

@@ -27,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
-from notes_api.exceptions import DomainError, is_database_unavailable
+from notes_api.exceptions import DomainError, is_database_unavailable, is_missing_schema
 from notes_api.sessions.exceptions import OAuthError, malformed_token_request
 from notes_api.sessions.schemas import NO_STORE, OAuthErrorResponse
 
@@ -64,9 +64,16 @@ async def _oauth_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning(
-        "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
-    )
+    if is_missing_schema(exc):  # the operator's fix, in the operator's log
+        logger.error(
+            "database schema missing: %s %s: run `notes-api migrate`",
+            request.method,
+            request.url.path,
+        )
+    else:
+        logger.warning(
+            "database unavailable: %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
     return database_unavailable_response()
 
 
@@ -78,7 +85,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             status_code=status.HTTP_409_CONFLICT,
             content={"detail": "The request conflicts with the current state of the data"},
         )
-    if not is_database_unavailable(exc):
+    if not (is_database_unavailable(exc) or is_missing_schema(exc)):
         raise exc
     return _database_unavailable(request, exc)
 

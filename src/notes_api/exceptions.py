@@ -42,6 +42,13 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | OSError)
 
 
+def is_missing_schema(exc: BaseException) -> bool:
+    """A table is missing: the database was never migrated (PostgreSQL SQLSTATE 42P01)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
+
+
 def is_unique_violation(exc: IntegrityError) -> bool:
     """A UNIQUE constraint refused the write (PostgreSQL SQLSTATE 23505, or SQLite's message)."""
     sqlstate = getattr(exc.orig, "sqlstate", None)

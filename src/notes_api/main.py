@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,16 +11,18 @@ from functools import lru_cache
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from notes_api import __version__, observability
+from notes_api import __version__, instrumentation, observability, tracing
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.docs import install_docs
 from notes_api.exception_handlers import install_error_handlers
 from notes_api.health import router as health_router
+from notes_api.metrics_endpoint import router as metrics_router
 from notes_api.notes.router import router as notes_router
 from notes_api.route_policy import guard_and_document_routes
 from notes_api.security_headers import SecurityHeadersMiddleware
+from notes_api.sessions.revocation_feed import revocation_feed, running_feed
 from notes_api.sessions.router import TOKEN_PATHS
 from notes_api.sessions.router import router as sessions_router
 from notes_api.state import build_state
@@ -61,12 +64,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     observability.configure_logging(settings.log_level, settings.log_format)
     state = build_state(settings)
+    environ = tracing.environment()
+    tracer_provider = (
+        tracing.build_tracer_provider(environ) if tracing.tracing_requested(environ) else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        feed = revocation_feed(
+            state.revocations, settings.database_url, settings.database_listen_url
+        )
+        async with running_feed(feed), state.sampler.running():
+            yield
         await state.reader.close()
         await state.engine.dispose()
+        if tracer_provider is not None:  # sends what is queued, within the exporter's timeout
+            await asyncio.to_thread(tracer_provider.shutdown)
 
     app = FastAPI(
         title="notes-api",
@@ -88,14 +101,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_cors(app, settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    add_routes(app, [health_router, sessions_router, users_router, notes_router, audit_router])
+    add_routes(
+        app,
+        [health_router, sessions_router, users_router, notes_router, audit_router, metrics_router],
+    )
     if settings.docs_enabled:
         install_docs(app)
     install_web(app)
 
-    # Added last, so outermost: it times and logs every answer, other middlewares' too.
-    app.add_middleware(observability.AccessLogMiddleware)
+    # Added last, so outermost: it times, counts and logs every answer, other middlewares' too.
+    app.add_middleware(observability.AccessLogMiddleware, tracing_on=tracer_provider is not None)
+    if tracer_provider is not None:  # outside even that, so the log line has the span's ids
+        tracing.instrument(app, state.engine, tracer_provider)
     guard_and_document_routes(app.routes)
+    instrumentation.remember_mounts(app.routes)
     return app
 
 

@@ -1,13 +1,17 @@
-"""Logging: one access line per request, tagged with a request id, as text or JSON lines.
+"""Logging: one access line per request, tagged with request and trace ids, as text or JSON.
 
 The access log is a pure ASGI middleware rather than `BaseHTTPMiddleware`, which
 would run the endpoint in another task and buffer streaming responses. It replaces
 uvicorn's access log (`notes-api serve` turns that off).
 
 What a line holds is chosen field by field, never dumped: method, path without the
-query string, status, duration, client address and request id. Headers (so the
-Authorization header and cookies), query strings and bodies (passwords, tokens)
-never reach the log.
+query string, status, duration, client address, request id, and the W3C trace
+and span ids (the incoming `traceparent`'s trace when one is sent, so a line can
+be found from a trace and back). Headers (so the Authorization header and
+cookies), query strings and bodies (passwords, tokens) never reach the log.
+
+The same middleware counts the request in the Prometheus metrics: it has
+already timed it, and one middleware costs less than two.
 """
 
 from __future__ import annotations
@@ -23,9 +27,21 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from notes_api import tracing
+from notes_api.instrumentation import observe_request
+
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID_LENGTH = 128
-ACCESS_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client")
+ACCESS_FIELDS = (
+    "request_id",
+    "trace_id",
+    "span_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "client",
+)
 """Record attributes a JSON line carries as its own keys when present."""
 
 LOGGERS = ("notes_api", "uvicorn")
@@ -36,6 +52,8 @@ _HANDLER_NAME = "notes_api"
 access_logger = logging.getLogger("notes_api.access")
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 """The request being served, so any record logged while serving it carries its id."""
+current_trace: ContextVar[tuple[str, str] | None] = ContextVar("current_trace", default=None)
+"""The (trace id, span id) of the request being served, for the same reason."""
 
 
 def sane_request_id(value: bytes) -> str | None:
@@ -56,11 +74,24 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class AccessLogMiddleware:
-    """Log every HTTP request once, when it ends, and echo its id in `X-Request-ID`."""
+def _trace_ids(scope: Scope, tracing_on: bool) -> tuple[str, str]:
+    """This request's trace and span ids: the server span's when tracing is on; otherwise
+    the incoming `traceparent`'s trace id (or a new one) and a new span id."""
+    if tracing_on and (ids := tracing.span_ids_from_context()) is not None:
+        return ids
+    return tracing.incoming_trace_id(scope) or tracing.new_trace_id(), tracing.new_span_id()
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class AccessLogMiddleware:
+    """Log every HTTP request once, when it ends, and echo its id in `X-Request-ID`.
+
+    `tracing_on`: OpenTelemetry's middleware runs outside this one, so the
+    request's server span is current here and its ids are the ones logged.
+    """
+
+    def __init__(self, app: ASGIApp, tracing_on: bool = False) -> None:
         self.app = app
+        self.tracing_on = tracing_on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,11 +115,15 @@ class AccessLogMiddleware:
             await send(message)
 
         started = time.perf_counter()
+        trace_id, span_id = _trace_ids(scope, self.tracing_on)
         context_token = current_request_id.set(request_id)
+        trace_token = current_trace.set((trace_id, span_id))
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            seconds = time.perf_counter() - started
+            observe_request(scope, status, seconds)
+            duration_ms = round(seconds * 1000, 2)
             method = scope["method"]
             # Quoted like uvicorn does: a decoded path could carry a newline into a text log.
             path = quote(scope["path"])
@@ -102,6 +137,8 @@ class AccessLogMiddleware:
                 client or "-",
                 extra={
                     "request_id": request_id,
+                    "trace_id": trace_id,
+                    "span_id": span_id,
                     "method": method,
                     "path": path,
                     "status": status,
@@ -109,12 +146,15 @@ class AccessLogMiddleware:
                     "client": client,
                 },
             )
+            current_trace.reset(trace_token)
             current_request_id.reset(context_token)
 
 
 def _add_request_id(record: logging.LogRecord) -> bool:
     if not hasattr(record, "request_id"):
         record.request_id = current_request_id.get()
+    if not hasattr(record, "trace_id") and (ids := current_trace.get()) is not None:
+        record.trace_id, record.span_id = ids
     return True
 
 
@@ -123,13 +163,14 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """`<time> <LEVEL> <logger> <message> request_id=<id>`, one line per record."""
+    """`<time> <LEVEL> <logger> <message> request_id=<id> trace_id=<id> span_id=<id>`."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_timestamp(record)} {record.levelname} {record.name} {record.getMessage()}"
-        request_id = getattr(record, "request_id", None)
-        if request_id is not None:
-            line += f" request_id={request_id}"
+        for field in ("request_id", "trace_id", "span_id"):
+            value = getattr(record, field, None)
+            if value is not None:
+                line += f" {field}={value}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -4,6 +4,10 @@
 everything. A response that sets its own `Content-Security-Policy` (the web
 page, the docs pages) keeps it; every other response (JSON, static files) gets
 `API_CSP`, which lets nothing load or run and nothing frame it.
+
+An answer to a request that carried credentials (`Authorization`) gets
+`Cache-Control: no-store` unless it set its own: it is someone's data, and no
+shared or browser cache may keep it. A 204 has no body, so no `Content-Type`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+NO_CONTENT = 204
 
 DEFAULT_HEADERS = {
     "Content-Security-Policy": API_CSP,
@@ -29,11 +34,17 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        authenticated = any(name == b"authorization" for name, _ in scope["headers"])
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in DEFAULT_HEADERS.items():
                     headers.setdefault(name, value)
+                if authenticated:
+                    headers.setdefault("Cache-Control", "no-store")
+                if message["status"] == NO_CONTENT and "content-type" in headers:
+                    del headers["content-type"]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

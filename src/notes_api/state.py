@@ -12,6 +12,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
+from notes_api import metrics
+from notes_api.auth.revocation_cache import RevocationCache, cache_window
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import (
@@ -23,6 +25,7 @@ from notes_api.database import (
     pool_gate,
 )
 from notes_api.driver_reads import DriverReader
+from notes_api.instrumentation import Sampler
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 
 
@@ -33,8 +36,10 @@ class AppState(State):
     pool_gate: PoolGate
     reader: Reader
     token_codec: AccessTokenCodec
+    revocations: RevocationCache
     throttle_policy: ThrottlePolicy
     refresh_policy: RefreshPolicy
+    sampler: Sampler
 
 
 READ_POOL_SIZE = 10
@@ -59,12 +64,17 @@ def build_state(settings: Settings) -> AppState:
     state.session_factory = create_session_factory(engine)
     state.pool_gate = reader.gate  # the gate the reads pass
     state.reader = reader
+    access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
     state.token_codec = AccessTokenCodec(
         key=settings.signing_key(),
         algorithm=settings.jwt_algorithm,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        lifetime=timedelta(minutes=settings.access_token_expire_minutes),
+        lifetime=access_lifetime,
+    )
+    state.revocations = RevocationCache(window_seconds=cache_window(access_lifetime))
+    metrics.watch_revocation_set(
+        entries=state.revocations.__len__, is_current=state.revocations.is_current
     )
     state.throttle_policy = ThrottlePolicy(
         max_failures_per_user=settings.login_max_failures_per_user,
@@ -75,4 +85,5 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
+    state.sampler = Sampler(engine, reader.gate)
     return state

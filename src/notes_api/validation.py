@@ -63,15 +63,32 @@ def _lower(value: object) -> object:
 
 
 Text = Annotated[str, AfterValidator(_refuse_unstorable)]
+"""Text without bounds; bounded text is `Annotated[str, Field(...), STORABLE]`."""
+
+STORABLE = AfterValidator(_refuse_unstorable)
+"""Put after a `Field(min_length=..., max_length=...)`: bounds placed after a validator apply
+to any sized value, and a refusal then says "at least 8 items" instead of "characters"."""
+
 Username = Annotated[
     str, BeforeValidator(_lower), Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
 ]
 RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=ROLE_NAME_PATTERN)]
-Password = Annotated[Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
+Password = Annotated[
+    str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH), STORABLE
+]
 Email = Annotated[
-    Text,
+    str,
     BeforeValidator(_lower),
     Field(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"),
+    STORABLE,
 ]
 DatabaseId = Annotated[int, BeforeValidator(_strict_id), Field(ge=1, le=DATABASE_INT_MAX)]
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def utc_to_the_second(value: datetime) -> datetime:
+    """SQLite stores whole seconds and PostgreSQL microseconds: answers use whole seconds on
+    both, so one client sees one format (`2026-01-01T12:00:00Z`) whatever the database."""
+    return as_utc(value).replace(microsecond=0)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(utc_to_the_second)]

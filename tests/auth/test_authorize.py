@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from notes_api.auth.authorize import authenticated, authorize, parse_roles, required_roles
 from notes_api.auth.dependencies import CurrentToken, get_token_data
+from notes_api.auth.revocation_cache import RevocationCache
 from notes_api.auth.tokens import AccessTokenCodec, TokenData
 from notes_api.route_policy import PUBLIC_PATHS, UnprotectedRouteError, guard_and_document_routes
 from notes_api.sessions.schemas import Identity
@@ -60,13 +62,16 @@ async def any_token() -> dict[str, str]:
 def guarded_client() -> Iterator[TestClient]:
     app = FastAPI()
     app.state.token_codec = codec
+    app.state.revocations = RevocationCache(window_seconds=60, trust_seconds=math.inf)
     app.include_router(router)
     with TestClient(app) as client:
         yield client
 
 
 def token_for(*roles: str) -> dict[str, str]:
-    token = codec.encode(user_id=1, username="alice", roles=list(roles))
+    token = codec.encode(
+        user_id=1, username="alice", roles=list(roles), session_id="s1", amr=["pwd"]
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

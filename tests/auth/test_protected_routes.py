@@ -25,6 +25,8 @@ def forge(**overrides: object) -> str:
         "jti": "x",
         "iss": "notes-api",
         "aud": "notes-api",
+        "sid": "s1",
+        "amr": ["pwd"],
     }
     claims.update(overrides)
     return jwt.encode(claims, TEST_SECRET, algorithm="HS256")
@@ -104,7 +106,9 @@ def test_roles_come_from_the_token_without_a_database_read(
     app: FastAPI, client: TestClient
 ) -> None:
     """A token for a user id that does not exist still authorizes: roles are in the token."""
-    token = app.state.token_codec.encode(user_id=999, username="ghost", roles=["admin"])
+    token = app.state.token_codec.encode(
+        user_id=999, username="ghost", roles=["admin"], session_id="s1", amr=["pwd"]
+    )
     assert client.get("/roles", headers=bearer(token)).status_code == 200
 
 

@@ -40,32 +40,71 @@ def claims(**overrides: object) -> dict[str, object]:
         "jti": "j1",
         "iss": "notes-api",
         "aud": "notes-api",
+        "sid": "s1",
+        "amr": ["pwd"],
     }
     base.update(overrides)
     return {key: value for key, value in base.items() if value is not None}
 
 
+def test_round_trip_carries_the_session_id_and_login_methods() -> None:
+    token = codec.encode(
+        user_id=7, username="alice", roles=[], session_id="abc", amr=["pwd", "otp"]
+    )
+    data = codec.decode(token)
+    assert (data.session_id, data.amr, data.via_personal_token) == ("abc", ["pwd", "otp"], False)
+
+
+def test_issued_at_keeps_milliseconds() -> None:
+    """A role revocation cuts off tokens issued before it; whole seconds would also cut off
+    the token a client gets right after it, with the new roles."""
+    issued = datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+    token = codec.encode(
+        user_id=7, username="a", roles=[], session_id="s", amr=["pwd"], issued_at=issued
+    )
+    assert (
+        jwt.decode(token, options={"verify_signature": False, "verify_iat": False})["iat"]
+        == issued.timestamp()
+    )
+
+
 def test_round_trip_carries_id_username_and_roles() -> None:
-    token = codec.encode(user_id=7, username="alice", roles=["user", "admin"])
+    token = codec.encode(
+        user_id=7, username="alice", roles=["user", "admin"], session_id="s1", amr=["pwd"]
+    )
     data = codec.decode(token)
     assert (data.id, data.username, data.roles) == (7, "alice", ["admin", "user"])
 
 
 def test_roles_travel_as_one_comma_joined_string() -> None:
-    token = codec.encode(user_id=7, username="alice", roles=["user", "admin"])
+    token = codec.encode(
+        user_id=7, username="alice", roles=["user", "admin"], session_id="s1", amr=["pwd"]
+    )
     assert jwt.decode(token, options={"verify_signature": False})["roles"] == "admin,user"
 
 
 def test_no_roles_is_an_empty_string_and_an_empty_list() -> None:
-    token = codec.encode(user_id=7, username="alice", roles=[])
+    token = codec.encode(user_id=7, username="alice", roles=[], session_id="s1", amr=["pwd"])
     assert jwt.decode(token, options={"verify_signature": False})["roles"] == ""
     assert codec.decode(token).roles == []
 
 
 def test_every_required_claim_is_present() -> None:
-    token = codec.encode(user_id=1, username="a", roles=[])
+    token = codec.encode(user_id=1, username="a", roles=[], session_id="s1", amr=["pwd"])
     payload = jwt.decode(token, options={"verify_signature": False})
-    assert {"sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud"} <= payload.keys()
+    assert {
+        "sub",
+        "id",
+        "roles",
+        "type",
+        "iat",
+        "exp",
+        "jti",
+        "iss",
+        "aud",
+        "sid",
+        "amr",
+    } <= payload.keys()
 
 
 def test_expired_token_is_rejected() -> None:
@@ -82,7 +121,7 @@ def test_small_clock_skew_is_tolerated() -> None:
 
 
 @pytest.mark.parametrize(
-    "missing", ["sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud"]
+    "missing", ["sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud", "sid", "amr"]
 )
 def test_token_missing_a_required_claim_is_rejected(missing: str) -> None:
     token = jwt.encode(claims(**{missing: None}), KEY, algorithm="HS256")
@@ -100,6 +139,14 @@ def test_token_missing_a_required_claim_is_rejected(missing: str) -> None:
         ("id", "7"),
         ("roles", ["admin"]),
         ("sub", 5),
+        ("sid", 5),
+        ("sid", ""),
+        ("sid", "x" * 65),
+        ("amr", "pwd"),
+        ("amr", []),
+        ("amr", ["password"]),
+        ("amr", [["pwd"]]),
+        ("iat", "yesterday"),
     ],
 )
 def test_token_with_a_wrong_claim_is_rejected(claim: str, value: object) -> None:
@@ -122,7 +169,12 @@ def test_other_hmac_algorithm_is_rejected_even_with_the_right_key() -> None:
 
 def test_configured_algorithm_is_the_one_accepted() -> None:
     hs512 = replace(codec, algorithm="HS512")
-    assert hs512.decode(hs512.encode(user_id=1, username="a", roles=["user"])).id == 1
+    assert (
+        hs512.decode(
+            hs512.encode(user_id=1, username="a", roles=["user"], session_id="s1", amr=["pwd"])
+        ).id
+        == 1
+    )
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -138,7 +190,9 @@ def test_alg_none_is_rejected() -> None:
 
 
 def test_tampered_payload_is_rejected() -> None:
-    header, _payload, signature = codec.encode(user_id=1, username="a", roles=["user"]).split(".")
+    header, _payload, signature = codec.encode(
+        user_id=1, username="a", roles=["user"], session_id="s1", amr=["pwd"]
+    ).split(".")
     forged = _b64({**claims(roles="admin"), "iat": 1, "exp": 4_000_000_000})
     with pytest.raises(InvalidTokenError):
         codec.decode(f"{header}.{forged}.{signature}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from shutil import which
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,3 +105,51 @@ def is_ignored(path: str, patterns: list[str]) -> bool:
             if anywhere != pattern and fnmatch.fnmatchcase(Path(prefix).name, anywhere):
                 return True
     return False
+
+
+def workdir(stage: list[Instruction]) -> str:
+    """The stage's last WORKDIR (where relative COPY destinations land)."""
+    directories = [i.arguments for i in stage if i.keyword == "WORKDIR"]
+    return directories[-1] if directories else "/"
+
+
+def copy_build_context(stage: list[Instruction], root: Path, destination: Path) -> list[str]:
+    """Lay out in `destination` what the stage's `COPY` lines (from the build context, not
+    `--from` another stage) put under its WORKDIR, leaving out what `.dockerignore` keeps out
+    of the context; returns the sources copied. Destinations outside the WORKDIR fail: this
+    stands in for the stage's file system only under its working directory."""
+    patterns = dockerignore_patterns((root / ".dockerignore").read_text())
+    base = workdir(stage)
+    copied: list[str] = []
+    for copy in (i for i in stage if i.keyword == "COPY"):
+        flags, paths = options(copy.arguments)
+        if "from" in flags:
+            continue
+        *sources, target = paths
+        target_path = Path(os.path.normpath(Path(base) / target))
+        assert target_path.is_relative_to(base), f"COPY outside {base}: {copy.arguments}"
+        inside = destination / target_path.relative_to(base)
+        for source in sources:
+            assert not any(c in source for c in "*?["), f"globs are not handled: {source}"
+            origin = root / source
+            if origin.is_dir():  # a folder's contents go into the target folder
+                placements = {f: inside / f.relative_to(origin) for f in origin.rglob("*")}
+            elif target.endswith("/") or len(sources) > 1:
+                placements = {origin: inside / origin.name}
+            else:  # `COPY a b` copies a to the file b
+                placements = {origin: inside}
+            for file, placed in placements.items():
+                if file.is_dir() or is_ignored(file.relative_to(root).as_posix(), patterns):
+                    continue
+                placed.parent.mkdir(parents=True, exist_ok=True)
+                placed.write_bytes(file.read_bytes())
+            copied.append(source)
+    return copied
+
+
+def uv_command() -> str:
+    """The uv that `make` bootstraps into .tools/ (or $UV, or one on PATH)."""
+    for candidate in (os.environ.get("UV"), str(ROOT / ".tools" / "bin" / "uv"), which("uv")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise AssertionError("uv not found: run the tests through `make test`, which installs it")

@@ -1,6 +1,7 @@
 """`.env.example` and docs/deploy.md document every variable the code and compose file read."""
 
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -61,13 +62,23 @@ def test_the_shipped_database_password_is_empty_so_compose_refuses_to_start() ->
     assert example_assignments()["POSTGRES_PASSWORD"] == ""
 
 
-def test_the_example_file_loads_as_settings_outside_production(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_shipped_key_is_refused_in_development_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cp .env.example .env` then `make run` must not run on a key everyone can read."""
+    monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
+    monkeypatch.delenv("APP_ENV", raising=False)
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(_env_file=ENV_EXAMPLE)  # type: ignore[call-arg]
+
+
+def test_the_example_file_keeps_a_local_run_s_text_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With its key set, the example file loads, and leaves logs readable on a terminal
+    (compose asks for JSON itself)."""
     for variable in SETTINGS_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("JWT_SECRET_KEY", secrets.token_hex(32))
     settings = Settings(_env_file=ENV_EXAMPLE)  # type: ignore[call-arg]
-    assert settings.log_format == "json"
+    assert settings.log_format == "text"
+    assert settings.app_env == "development"
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,14 @@
 and the wheel it installs, built here the same way."""
 
 import os
-import subprocess
+import re
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy import text
 
-from notes_api.schema_migrations import head_revision
+from tests.databases import POSTGRES_URL, sync_engine
 from tests.deploy.dockerfile import (
     ROOT,
     Instruction,
@@ -32,19 +32,41 @@ def in_final(keyword: str) -> list[Instruction]:
     return [instruction for instruction in FINAL if instruction.keyword == keyword]
 
 
-def test_it_is_multi_stage_on_slim_python_3_12() -> None:
+PYTHON_IMAGE = "python:3.11-slim"
+"""The Python minor version CI runs (the machine's python3) and README names."""
+POSTGRES_IMAGE = "postgres:15"
+
+
+def test_it_is_multi_stage_on_the_python_ci_tests() -> None:
     assert len(STAGES) >= 2
     arguments = build_arguments(INSTRUCTIONS)
     for stage in STAGES:
         image = substitute(stage[0].arguments, arguments).split()[0]
-        assert image == "python:3.12-slim"
+        assert image == PYTHON_IMAGE
     assert STAGES[0][0].arguments.endswith(" AS build")
 
 
-def test_the_first_stage_builds_the_wheel_and_installs_it_without_extras() -> None:
+def test_ci_the_image_compose_and_readme_name_one_python_and_postgresql() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["db"]["image"] == POSTGRES_IMAGE
+    python_version = PYTHON_IMAGE.split(":")[1].removesuffix("-slim")
+    postgres_version = POSTGRES_IMAGE.split(":")[1]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"Tested with Python {python_version} and PostgreSQL {postgres_version}" in readme
+    if os.environ.get("CI"):  # CI runs on the machine's interpreter and PostgreSQL
+        assert f"{sys.version_info[0]}.{sys.version_info[1]}" == python_version
+        assert POSTGRES_URL is not None
+        with sync_engine(POSTGRES_URL) as engine, engine.connect() as connection:
+            number = connection.execute(text("SHOW server_version_num")).scalar_one()
+        assert str(int(number) // 10000) == postgres_version
+
+
+def test_the_first_stage_installs_the_locked_versions_then_the_wheel_without_extras() -> None:
     build_steps = " ".join(i.arguments for i in STAGES[0] if i.keyword == "RUN")
-    assert "pip wheel" in build_steps
-    assert "pip install /wheels/notes_api-*.whl" in build_steps
+    assert "uv export --locked --no-dev --no-emit-project" in build_steps
+    assert "--require-hashes -r /tmp/requirements.txt" in build_steps
+    assert "uv build --wheel --out-dir /wheels" in build_steps
+    assert "--no-deps /wheels/notes_api-*.whl" in build_steps
     assert "[" not in build_steps, "no extras: dev tools stay out of the image"
     copied = {
         source
@@ -52,7 +74,15 @@ def test_the_first_stage_builds_the_wheel_and_installs_it_without_extras() -> No
         if copy.keyword == "COPY"
         for source in options(copy.arguments)[1][:-1]
     }
-    assert {"migrations/", "alembic.ini"} <= copied, "the wheel force-includes both"
+    assert {"uv.lock", "migrations/", "alembic.ini", "web/"} <= copied
+
+
+def test_the_image_and_make_pin_the_same_uv() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert match
+    build_steps = " ".join(i.arguments for i in STAGES[0] if i.keyword == "RUN")
+    assert f"pip install uv=={match[1]}" in build_steps
 
 
 def test_the_final_stage_copies_the_environment_and_builds_nothing() -> None:
@@ -133,56 +163,3 @@ def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
 )
 def test_secrets_and_local_state_stay_out_of_the_build_context(path: str) -> None:
     assert is_ignored(path, IGNORED)
-
-
-def test_the_built_wheel_carries_the_migrations_and_migrates_from_them(tmp_path: Path) -> None:
-    """What the image's first stage does, offline: `pip wheel` the project, then run
-    `notes-api migrate` from the unpacked wheel instead of the work tree."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(tmp_path / "wheels"),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = (tmp_path / "wheels").glob("notes_api-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        names = set(archive.namelist())
-        archive.extractall(tmp_path / "site")
-    assert {
-        "notes_api/_alembic.ini",
-        "notes_api/_migrations/env.py",
-        "notes_api/_migrations/script.py.mako",
-        "notes_api/_migrations/versions/0001_initial_schema.py",
-    } <= names
-    assert not any(name.startswith("tests/") for name in names)
-
-    site = tmp_path / "site"
-    probe = (
-        "import notes_api.schema_migrations as schema; "
-        "print(schema.__file__); print(schema.migrations_directory()); "
-        "from notes_api.cli import main; main()"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, "migrate"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(site), "DATABASE_URL": "sqlite:///./wheel.db"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    module, migrations, outcome = result.stdout.splitlines()
-    assert Path(module).is_relative_to(site)
-    assert Path(migrations) == site / "notes_api" / "_migrations"
-    assert outcome == f"database at revision {head_revision()}"

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from notes_api.auth.tokens import hash_refresh_token
 from notes_api.clock import utcnow
 from notes_api.sessions.models import RefreshToken
+from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
 from tests.conftest import DEFAULT_PASSWORD, Headers, MakeUser, bearer, login
 
@@ -202,13 +203,13 @@ def test_expired_refresh_token_is_invalid_grant(
     assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
 
 
-def test_rotation_never_outlives_the_family_lifetime(
+def test_rotation_never_outlives_the_session_lifetime(
     client: TestClient, make_user: MakeUser, db_engine: Engine
 ) -> None:
     tokens = login(client, make_user().username)
     soon = utcnow() + timedelta(minutes=1)
     with db_engine.begin() as connection:
-        connection.execute(update(RefreshToken).values(family_expires_at=soon))
+        connection.execute(update(LoginSession).values(expires_at=soon))
     refresh(client, tokens["refresh_token"])
     with db_engine.connect() as connection:
         newest = connection.execute(

@@ -33,7 +33,7 @@ def test_roles_are_a_plain_array_of_name_and_description(
     client: TestClient, admin: dict[str, str]
 ) -> None:
     roles = client.get("/roles", headers=admin).json()
-    assert [role["name"] for role in roles] == ["admin", "user"]
+    assert [role["name"] for role in roles] == ["admin", "metrics", "user"]
     assert set(roles[0]) == {"name", "description"}
 
 
@@ -68,7 +68,7 @@ def test_delete_role_removes_it_and_its_grants(
     assert client.delete("/roles/editor", headers=admin).status_code == 404
 
 
-@pytest.mark.parametrize("name", ["admin", "user"])
+@pytest.mark.parametrize("name", ["admin", "user", "metrics"])
 def test_builtin_roles_cannot_be_deleted(
     client: TestClient, admin: dict[str, str], name: str
 ) -> None:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
-from typing import TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 from passlib.context import CryptContext
+
+from notes_api import metrics
 
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_ITERATIONS = 2
@@ -102,6 +105,25 @@ async def in_hashing_thread(function: Callable[[*_Args], _Result], *args: *_Args
     """Run a hash or verification on a low-priority hashing thread, `HASHING_THREADS` at once.
 
     The executor's queue is first come, first served; its threads start on
-    first use, so importing this module (the CLI, tests) starts none.
+    first use, so importing this module (the CLI, tests) starts none. The
+    queue's length and the hashes running are gauges (`metrics`).
     """
-    return await asyncio.get_running_loop().run_in_executor(_executor, function, *args)
+    metrics.password_hashes_queued.inc()
+    future = _executor.submit(_counted, functools.partial(function, *args))
+    future.add_done_callback(_uncount_if_cancelled)
+    return await asyncio.wrap_future(future)
+
+
+def _counted(call: Callable[[], _Result]) -> _Result:
+    metrics.password_hashes_queued.dec()
+    metrics.password_hashes_running.inc()
+    try:
+        return call()
+    finally:
+        metrics.password_hashes_running.dec()
+
+
+def _uncount_if_cancelled(future: Future[Any]) -> None:
+    """A login cancelled (client gone) before its turn leaves the queue without running."""
+    if future.cancelled():
+        metrics.password_hashes_queued.dec()

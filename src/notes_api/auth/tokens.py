@@ -1,8 +1,13 @@
 """Access-token encoding and decoding, and refresh-token generation (pure, no FastAPI).
 
 Access tokens are short-lived JWTs carrying the user's roles as one
-comma-joined string. Refresh tokens are opaque random strings; only their
-SHA-256 digest is ever stored.
+comma-joined string, the public id of the session (`sid`) they belong to and
+the login methods (`amr`, RFC 8176). Refresh tokens are opaque random strings;
+only their SHA-256 digest is ever stored.
+
+`iat` is written with millisecond precision (RFC 7519 allows a non-integer
+NumericDate): a role revocation refuses the tokens issued before it, and whole
+seconds would also refuse a token issued just after it, with the new roles.
 """
 
 from __future__ import annotations
@@ -17,10 +22,18 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict
 
+from notes_api.validation import DATABASE_INT_MAX
+
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - the `type` claim value, not a secret
-REQUIRED_CLAIMS = ("sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud")
+REQUIRED_CLAIMS = ("sub", "id", "roles", "type", "iat", "exp", "jti", "iss", "aud", "sid", "amr")
+MAX_SESSION_ID_LENGTH = 64
+AMR_VALUES = frozenset({"pwd", "otp", "mfa"})
+"""RFC 8176 method names this service may write into `amr`."""
 CLOCK_SKEW_LEEWAY_SECONDS = 5
 REFRESH_TOKEN_BYTES = 32  # 256 bits
+MAX_ACCESS_TOKEN_LENGTH = 4096
+"""Ours are under 1 KB; anything past this is refused before any base64 or JSON work, so a
+multi-megabyte bearer costs a length check, not a decode (the server caps headers too)."""
 
 
 class InvalidTokenError(Exception):
@@ -35,6 +48,14 @@ class TokenData(BaseModel):
     id: int
     username: str
     roles: list[str]
+    session_id: str | None = None
+    """The `sid` of the session (login) the token belongs to; None for a personal token."""
+    amr: list[str] = []
+    """How the user authenticated at login (RFC 8176): `["pwd"]` or `["pwd", "otp"]`."""
+    issued_at: float = 0.0
+    """`iat`, in seconds since the epoch: compared with the user's revocation cut-off."""
+    via_personal_token: bool = False
+    """True when the caller presented a personal access token instead of a JWT."""
 
 
 def join_roles(roles: list[str]) -> str:
@@ -55,15 +76,28 @@ class AccessTokenCodec:
     audience: str
     lifetime: timedelta
 
-    def encode(self, *, user_id: int, username: str, roles: list[str]) -> str:
-        now = datetime.now(UTC)
+    def encode(
+        self,
+        *,
+        user_id: int,
+        username: str,
+        roles: list[str],
+        session_id: str,
+        amr: list[str],
+        issued_at: datetime | None = None,
+    ) -> str:
+        """`issued_at` defaults to now; the token endpoint passes the time it started, before
+        it read the roles, so that `iat` is never later than the roles it carries."""
+        now = issued_at or datetime.now(UTC)
         claims = {
             "sub": username,
             "id": user_id,
             "roles": join_roles(roles),
             "type": ACCESS_TOKEN_TYPE,
-            "iat": now,
+            "iat": round(now.timestamp(), 3),
             "exp": now + self.lifetime,
+            "sid": session_id,
+            "amr": list(amr),
             "jti": uuid.uuid4().hex,
             "iss": self.issuer,
             "aud": self.audience,
@@ -71,6 +105,8 @@ class AccessTokenCodec:
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
     def decode(self, token: str) -> TokenData:
+        if len(token) > MAX_ACCESS_TOKEN_LENGTH:
+            raise InvalidTokenError("token too long")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -88,7 +124,27 @@ class AccessTokenCodec:
         user_id, username, roles = claims["id"], claims["sub"], claims["roles"]
         if type(user_id) is not int or not isinstance(username, str) or not isinstance(roles, str):
             raise InvalidTokenError("malformed claims")
-        return TokenData(id=user_id, username=username, roles=split_roles(roles))
+        if not 1 <= user_id <= DATABASE_INT_MAX:  # no database lookup could take it
+            raise InvalidTokenError("user id out of range")
+        session_id, amr, issued_at = claims["sid"], claims["amr"], claims["iat"]
+        if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID_LENGTH:
+            raise InvalidTokenError("malformed sid")
+        if not isinstance(amr, list) or not amr or not all(_is_method(m) for m in amr):
+            raise InvalidTokenError("malformed amr")
+        if type(issued_at) not in (int, float):
+            raise InvalidTokenError("malformed iat")
+        return TokenData(
+            id=user_id,
+            username=username,
+            roles=split_roles(roles),
+            session_id=session_id,
+            amr=amr,
+            issued_at=float(issued_at),
+        )
+
+
+def _is_method(value: object) -> bool:
+    return isinstance(value, str) and value in AMR_VALUES
 
 
 def new_refresh_token() -> str:
@@ -103,3 +159,8 @@ def hash_refresh_token(token: str) -> str:
 
 def new_family_id() -> str:
     return uuid.uuid4().hex
+
+
+def new_session_id() -> str:
+    """The public id of a session: 128 random bits, unrelated to any refresh secret."""
+    return secrets.token_urlsafe(16)

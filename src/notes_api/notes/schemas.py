@@ -11,15 +11,15 @@ from pydantic.config import JsonDict
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from notes_api.schemas import Page, RequestModel
-from notes_api.validation import Text, UtcDatetime
+from notes_api.validation import STORABLE, UtcDatetime, utc_to_the_second
 
 TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 100_000
 SOURCE_MAX_LENGTH = 512
 
-Title = Annotated[Text, Field(min_length=1, max_length=TITLE_MAX_LENGTH)]
-Body = Annotated[Text, Field(max_length=BODY_MAX_LENGTH)]
-Source = Annotated[Text, Field(max_length=SOURCE_MAX_LENGTH)]
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH), STORABLE]
+Body = Annotated[str, Field(max_length=BODY_MAX_LENGTH), STORABLE]
+Source = Annotated[str, Field(max_length=SOURCE_MAX_LENGTH), STORABLE]
 
 
 def _not_nullable(schema: JsonDict) -> None:
@@ -99,7 +99,16 @@ class _NotePageJson(TypedDict):
 
 # Typed loosely: they are handed dicts zipped from rows, which mypy cannot match to the keys.
 _NOTE_JSON: TypeAdapter[Any] = TypeAdapter(_NoteJson)
+_TIMESTAMPS = ("created_at", "updated_at")
 _PAGE_JSON: TypeAdapter[Any] = TypeAdapter(_NotePageJson)
+
+
+def _as_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """What `NoteRead` would hold: the same fields, timestamps as `UtcDatetime` makes them."""
+    note = dict(zip(NOTE_FIELDS, row, strict=True))
+    for name in _TIMESTAMPS:
+        note[name] = utc_to_the_second(note[name])
+    return note
 
 
 def note_json(row: Sequence[Any]) -> bytes:
@@ -109,10 +118,10 @@ def note_json(row: Sequence[Any]) -> bytes:
     OpenAPI, and answer these bytes: pydantic-core writes them from plain dicts,
     where the model would first validate every field of every row again.
     """
-    return _NOTE_JSON.dump_json(dict(zip(NOTE_FIELDS, row, strict=True)))
+    return _NOTE_JSON.dump_json(_as_dict(row))
 
 
 def note_page_json(rows: Sequence[Sequence[Any]], next_cursor: str | None) -> bytes:
     """A page of note rows as the JSON of `NotePage` (see `note_json`)."""
-    items = [dict(zip(NOTE_FIELDS, row, strict=True)) for row in rows]
+    items = [_as_dict(row) for row in rows]
     return _PAGE_JSON.dump_json({"items": items, "next_cursor": next_cursor})

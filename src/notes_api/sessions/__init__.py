@@ -1,0 +1,1 @@
+"""Sessions: one row per login, and what ends them."""

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
+from notes_api import metrics
 from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
@@ -19,6 +20,7 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
+from notes_api.sessions.session_store import ClientInfo
 
 router = APIRouter(tags=["auth"])
 
@@ -61,19 +63,27 @@ async def issue_token(
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
-            user = await service.authenticate(
+            verified = await service.authenticate(
                 db, username, password, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
+            metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         except LoginThrottledError as throttled:
+            metrics.record_login(metrics.LoginOutcome.THROTTLED)
             raise OAuthError(
                 "temporarily_unavailable",
                 "Too many failed logins; try again later",
                 status_code=429,
                 retry_after=throttled.retry_after_seconds,
             ) from None
-        pair = await service.start_session(db, user, codec, policy)
+        client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
+        try:
+            pair = await service.open_session(db, verified, codec, policy, client)
+        except InvalidGrantError:
+            metrics.record_login(metrics.LoginOutcome.FAILED)
+            raise OAuthError("invalid_grant", "Invalid username or password") from None
+        metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")

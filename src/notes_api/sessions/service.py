@@ -1,10 +1,12 @@
 """Login, refresh-token rotation and revocation: the token endpoint's use cases.
 
-Refresh tokens rotate on every use. The rotation is one conditional UPDATE
-(`... WHERE used_at IS NULL ... RETURNING`), so when several requests present
-the same token at once the database lets exactly one of them through. Anyone
-presenting a token that was already rotated is treated as a thief (RFC 9700
-section 4.14.2): the token's whole family is revoked.
+A login opens a session (`notes_api.sessions.session_store`); its refresh
+tokens rotate on every use and are usable only while the session is live.
+Spending a token is one conditional UPDATE (`... WHERE used_at IS NULL ...
+RETURNING`), so when several requests present the same token at once the
+database lets exactly one of them through. Anyone presenting a token that was
+already rotated is treated as a thief (RFC 9700 section 4.14.2): the session
+ends, and with it every token of the family.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api import metrics
 from notes_api.audit.service import Actor, AuditAction, record
 from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
 from notes_api.auth.tokens import (
@@ -29,10 +32,28 @@ from notes_api.sessions import throttle
 from notes_api.sessions.exceptions import InvalidGrantError
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
-from notes_api.sessions.revocation import revoke_family
-from notes_api.users.models import User
-from notes_api.users.service import find_user_by_username, get_user
+from notes_api.sessions.session_store import (
+    ClientInfo,
+    EndCause,
+    LiveSession,
+    claim_session,
+    end_session_by_pk,
+    lock_user,
+    start_session,
+)
+from notes_api.users.models import Role, User, user_roles
+from notes_api.users.service import find_user_by_username
 from notes_api.validation import is_username, storable_username
+
+PASSWORD_METHODS = ("pwd",)
+
+
+@dataclass(frozen=True)
+class VerifiedUser:
+    """A user whose password was just checked, and the hash it was checked against."""
+
+    user: User
+    verified_hash: str
 
 
 @dataclass(frozen=True)
@@ -48,7 +69,7 @@ async def authenticate(
     password: str,
     client_ip: str | None,
     throttle_policy: ThrottlePolicy,
-) -> User:
+) -> VerifiedUser:
     """The enabled user with these credentials; otherwise `InvalidGrantError`.
 
     Every path costs exactly one password verification in the thread pool, so
@@ -67,8 +88,9 @@ async def authenticate(
     valid, upgraded_hash = await in_hashing_thread(verify_password, password, user.hashed_password)
     if not valid or user.disabled:
         await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
+    verified_hash = user.hashed_password
     if upgraded_hash is not None:
-        user.hashed_password = upgraded_hash
+        user.hashed_password = upgraded_hash  # written when the session is
     await throttle.clear(db, username, client_ip, attempt)
     record(
         db,
@@ -76,7 +98,7 @@ async def authenticate(
         Actor(id=user.id, client_ip=client_ip),
         target=user.username,
     )
-    return user
+    return VerifiedUser(user=user, verified_hash=verified_hash)
 
 
 async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Actor) -> NoReturn:
@@ -87,20 +109,39 @@ async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Ac
     raise InvalidGrantError
 
 
-async def start_session(
-    db: AsyncSession, user: User, codec: AccessTokenCodec, policy: RefreshPolicy
+async def open_session(
+    db: AsyncSession,
+    verified: VerifiedUser,
+    codec: AccessTokenCodec,
+    policy: RefreshPolicy,
+    client: ClientInfo,
+    amr: tuple[str, ...] = PASSWORD_METHODS,
 ) -> TokenPair:
-    """A fresh token family for a user who just logged in."""
+    """A new session and its first token pair for a user who just proved who they are.
+
+    `verified.verified_hash` is the password hash the credentials were checked
+    against, outside any transaction. The user row is locked and read again here: if the
+    password changed or the user was disabled meanwhile, the login fails rather
+    than leave a session that outlives that change. Roles are read under the
+    same lock, and `iat` is the time before it, so a role revoked concurrently
+    is either absent from the token or newer than it.
+    """
     now = utcnow()
-    return await _issue(
+    user = verified.user
+    current = await lock_user(db, user.id, for_update=True)
+    if current is None or current.disabled or current.hashed_password != verified.verified_hash:
+        await db.rollback()
+        raise InvalidGrantError
+    session = await start_session(
         db,
-        user,
-        codec,
-        policy,
-        family_id=new_family_id(),
-        family_expires_at=now + policy.family_lifetime,
+        user.id,
+        amr=amr,
+        expires_at=now + policy.family_lifetime,
+        client=client,
         now=now,
     )
+    live = LiveSession(id=session.id, sid=session.sid, amr=list(amr), expires_at=session.expires_at)
+    return await _issue(db, user.id, user.username, codec, policy, live, new_family_id(), now)
 
 
 async def rotate(
@@ -110,93 +151,138 @@ async def rotate(
     policy: RefreshPolicy,
     client_ip: str | None,
 ) -> TokenPair:
-    """Spend a refresh token and issue the next pair in its family, with fresh roles."""
+    """Spend a refresh token and issue the next pair of its session, with fresh roles.
+
+    Locks in the order every other session change uses (user, session, token):
+    the user row `FOR SHARE`, then the session row by the conditional UPDATE of
+    `claim_session`, then the token. An end of the session that runs at the
+    same time either waits for this rotation and then ends the session the new
+    token belongs to, or commits first and this rotation finds no live session.
+    """
     now = utcnow()
-    digest = hash_refresh_token(presented)
-    spent = (
+    token = (
         await db.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == digest,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(RefreshToken.user_id, RefreshToken.family_id, RefreshToken.family_expires_at)
+            select(
+                RefreshToken.id,
+                RefreshToken.user_id,
+                RefreshToken.session_id,
+                RefreshToken.family_id,
+                RefreshToken.used_at,
+            ).where(RefreshToken.token_hash == hash_refresh_token(presented))
         )
     ).first()
-    if spent is None:
-        await _handle_unusable(db, digest, client_ip)
-        raise InvalidGrantError
-    user_id, family_id, family_expires_at = spent
-    user = await get_user(db, user_id)
-    if user.disabled:
-        await revoke_family(db, family_id)
-        await db.commit()
-        raise InvalidGrantError
-    return await _issue(
-        db,
-        user,
-        codec,
-        policy,
-        family_id=family_id,
-        family_expires_at=family_expires_at,
-        now=now,
-    )
-
-
-async def _handle_unusable(db: AsyncSession, digest: str, client_ip: str | None) -> None:
-    """A refresh token that cannot be spent: if it was already spent, that is reuse."""
-    token = await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
-    if token is not None and token.used_at is not None:
-        await revoke_family(db, token.family_id)
-        record(
-            db,
-            AuditAction.REFRESH_REUSED,
-            Actor(id=token.user_id, client_ip=client_ip),
-            target=token.family_id,
-        )
-        await db.commit()
-    else:
+    if token is None:
         await db.rollback()
+        raise InvalidGrantError
+    user = await lock_user(db, token.user_id)
+    if token.used_at is not None:
+        await _reused(db, token.session_id, token.user_id, token.family_id, client_ip)
+    session = await claim_session(db, token.session_id, now)
+    if session is None or user is None:
+        await db.rollback()
+        raise InvalidGrantError
+    if not await _spend(db, token.id, now):
+        if await db.scalar(select(RefreshToken.used_at).where(RefreshToken.id == token.id)):
+            # Spent by a concurrent request with the same token: that is reuse too.
+            await _reused(db, token.session_id, token.user_id, token.family_id, client_ip)
+        await db.rollback()  # expired or revoked
+        raise InvalidGrantError
+    if user.disabled:
+        await end_session_by_pk(db, session.id, EndCause.DISABLED)
+        await db.commit()
+        raise InvalidGrantError
+    username = await db.scalar(select(User.username).where(User.id == token.user_id))
+    assert username is not None  # noqa: S101 - the row is locked, it cannot vanish
+    return await _issue(db, token.user_id, username, codec, policy, session, token.family_id, now)
+
+
+async def _spend(db: AsyncSession, token_id: int, now: datetime) -> bool:
+    spent = await db.scalar(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == token_id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(RefreshToken.id)
+    )
+    return spent is not None
+
+
+async def _reused(
+    db: AsyncSession, session_pk: int, user_id: int, family_id: str, client_ip: str | None
+) -> NoReturn:
+    """A spent token presented again: end its session. Audited once per session, however
+    many times a thief replays the token."""
+    if await end_session_by_pk(db, session_pk, EndCause.REUSE):
+        record(
+            db, AuditAction.REFRESH_REUSED, Actor(id=user_id, client_ip=client_ip), target=family_id
+        )
+    await db.commit()
+    metrics.record_refresh_reuse()  # every replay, though only the first one ends the session
+    raise InvalidGrantError
 
 
 async def revoke(db: AsyncSession, presented: str) -> None:
-    """RFC 7009: revoke the presented refresh token's whole family; unknown tokens are ignored."""
-    family_id = await db.scalar(
-        select(RefreshToken.family_id).where(
+    """RFC 7009: end the session of the presented refresh token; unknown tokens are ignored."""
+    session_pk = await db.scalar(
+        select(RefreshToken.session_id).where(
             RefreshToken.token_hash == hash_refresh_token(presented)
         )
     )
-    if family_id is not None:
-        await revoke_family(db, family_id)
+    if session_pk is not None:
+        await end_session_by_pk(db, session_pk, EndCause.LOGOUT)
     await db.commit()
+
+
+async def role_names(db: AsyncSession, user_id: int) -> list[str]:
+    return list(
+        await db.scalars(
+            select(Role.name)
+            .join(user_roles, user_roles.c.role_id == Role.id)
+            .where(user_roles.c.user_id == user_id)
+            .order_by(Role.name)
+        )
+    )
 
 
 async def _issue(
     db: AsyncSession,
-    user: User,
+    user_id: int,
+    username: str,
     codec: AccessTokenCodec,
     policy: RefreshPolicy,
-    *,
+    session: LiveSession,
     family_id: str,
-    family_expires_at: datetime,
     now: datetime,
 ) -> TokenPair:
+    """The next refresh token of the session, and an access token with the roles the
+    user holds now (read while the user row is locked)."""
+    roles = await role_names(db, user_id)
     refresh_token = new_refresh_token()
+    family_expires_at = as_utc(session.expires_at)
     db.add(
         RefreshToken(
             token_hash=hash_refresh_token(refresh_token),
-            user_id=user.id,
+            user_id=user_id,
             family_id=family_id,
+            session_id=session.id,
             issued_at=now,
-            expires_at=min(now + policy.lifetime, as_utc(family_expires_at)),
+            expires_at=min(now + policy.lifetime, family_expires_at),
             family_expires_at=family_expires_at,
         )
     )
     await db.commit()
-    access_token = codec.encode(user_id=user.id, username=user.username, roles=user.role_names)
+    access_token = codec.encode(
+        user_id=user_id,
+        username=username,
+        roles=roles,
+        session_id=session.sid,
+        amr=session.amr,
+        issued_at=now,
+    )
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,

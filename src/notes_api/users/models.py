@@ -53,6 +53,9 @@ class User(Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    """Access tokens issued before this time are refused (set by database triggers when a
+    `user_roles` row is deleted or the user is disabled, however the change is made)."""
 
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="raise", order_by=Role.name)
 

@@ -20,7 +20,7 @@ from notes_api.auth.passwords import hash_password, in_hashing_thread
 from notes_api.auth.roles import BUILTIN_ROLES, BuiltinRole
 from notes_api.exceptions import ConflictError, NotFoundError, is_unique_violation
 from notes_api.pagination import PageOfRows, paginate
-from notes_api.sessions.revocation import revoke_user_refresh_tokens
+from notes_api.sessions.session_store import EndCause, end_user_sessions
 from notes_api.users.models import Role, User, user_roles
 from notes_api.users.schemas import UserUpdate
 
@@ -133,8 +133,8 @@ async def _refuse_taken_email(db: AsyncSession, email: str | None) -> None:
 async def update_user(db: AsyncSession, actor: Actor, user_id: int, changes: UserUpdate) -> User:
     """Apply the fields the client sent (`email: null` clears the email).
 
-    Disabling a user or changing their password revokes their refresh tokens;
-    the last enabled administrator cannot be disabled.
+    Disabling a user or changing their password ends their sessions; the last
+    enabled administrator cannot be disabled.
     """
     sent = changes.model_fields_set
     new_hash = None if changes.password is None else await hash_in_thread(changes.password)
@@ -151,8 +151,10 @@ async def update_user(db: AsyncSession, actor: Actor, user_id: int, changes: Use
         user.disabled = changes.disabled
         action = AuditAction.USER_DISABLED if changes.disabled else AuditAction.USER_ENABLED
         record(db, action, actor, target=user.username)
-    if new_hash is not None or user.disabled:
-        await revoke_user_refresh_tokens(db, user.id)
+    if user.disabled:
+        await end_user_sessions(db, user.id, EndCause.DISABLED)
+    elif new_hash is not None:
+        await end_user_sessions(db, user.id, EndCause.PASSWORD_CHANGED)
     async with unique_or_conflict(db, "Email is already taken"):
         await db.commit()
     return user

@@ -1,0 +1,186 @@
+"""GET /metrics: who may read it, and what the series say about the requests served."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from notes_api import metrics
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, login
+from tests.operations.scrape import Series, label_values, parse, value
+
+Headers = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def scraper(auth_headers: Headers) -> dict[str, str]:
+    return auth_headers(roles=["metrics"])
+
+
+def scrape(client: TestClient, headers: dict[str, str]) -> Series:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    return parse(response.text)
+
+
+def test_metrics_without_a_token_is_401(client: TestClient) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_metrics_with_a_token_lacking_the_roles_is_403(
+    client: TestClient, auth_headers: Headers
+) -> None:
+    response = client.get("/metrics", headers=auth_headers(roles=["user"]))
+    assert response.status_code == 403
+    assert 'scope="admin metrics"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("role", ["metrics", "admin"])
+def test_metrics_role_or_admin_reads_the_text_format_never_cached(
+    client: TestClient, auth_headers: Headers, role: str
+) -> None:
+    response = client.get("/metrics", headers=auth_headers(roles=[role]))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "# TYPE notes_api_http_requests_total counter" in response.text
+
+
+def test_requests_are_counted_by_route_template_never_the_raw_path(
+    client: TestClient, scraper: dict[str, str]
+) -> None:
+    before = scrape(client, scraper)
+    for note_id in (123456, 654321):
+        assert client.get(f"/notes/{note_id}", headers=scraper).status_code == 403
+    after = scrape(client, scraper)
+    labels = {"method": "GET", "route": "/notes/{note_id}", "status": "403"}
+    counted = value(after, "notes_api_http_requests_total", **labels)
+    assert counted - value(before, "notes_api_http_requests_total", **labels) == 2
+    duration = {"method": "GET", "route": "/notes/{note_id}"}
+    assert value(after, "notes_api_http_request_duration_seconds_count", **duration) >= 2
+    assert not any("123456" in text for _, labels_ in after for pair in labels_ for text in pair)
+
+
+def test_unmatched_paths_and_odd_methods_get_fixed_labels(
+    client: TestClient, scraper: dict[str, str]
+) -> None:
+    assert client.get("/no/such/place?user=alice", headers=scraper).status_code == 404
+    assert client.request("BREW", "/healthz").status_code == 405
+    assert client.get("/static/no-such-file.css").status_code == 404
+    text = client.get("/metrics", headers=scraper).text
+    series = parse(text)
+    assert (
+        value(
+            series, "notes_api_http_requests_total", method="GET", route="unmatched", status="404"
+        )
+        >= 1
+    )
+    assert (
+        value(
+            series, "notes_api_http_requests_total", method="other", route="/healthz", status="405"
+        )
+        >= 1
+    )
+    assert (
+        value(
+            series,
+            "notes_api_http_requests_total",
+            method="GET",
+            route="/static/{path}",
+            status="404",
+        )
+        >= 1
+    )
+    for raw in ("/no/such/place", "alice", "BREW", "no-such-file"):
+        assert raw not in text
+    routes = label_values(series, "notes_api_http_requests_total", "route")
+    assert all(route == "unmatched" or route.startswith("/") for route in routes)
+
+
+def test_logins_are_counted_by_outcome(
+    client: TestClient, scraper: dict[str, str], make_user: MakeUser
+) -> None:
+    user = make_user()
+    before = scrape(client, scraper)
+    login(client, user.username)
+    for _ in range(5):
+        failed = client.post("/token", data={"username": user.username, "password": "wrong-pass"})
+        assert failed.status_code == 400
+    throttled = client.post(
+        "/token", data={"username": user.username, "password": DEFAULT_PASSWORD}
+    )
+    assert throttled.status_code == 429
+    after = scrape(client, scraper)
+
+    def counted(outcome: str) -> float:
+        name = "notes_api_logins_total"
+        return value(after, name, outcome=outcome) - value(before, name, outcome=outcome)
+
+    assert (counted("succeeded"), counted("failed"), counted("throttled")) == (1, 5, 1)
+    assert ("notes_api_logins_total", frozenset({("outcome", "mfa_required")})) in after
+
+
+def test_refresh_token_reuse_is_counted(
+    client: TestClient, scraper: dict[str, str], make_user: MakeUser
+) -> None:
+    tokens = login(client, make_user().username)
+    before = value(scrape(client, scraper), "notes_api_refresh_reuse_total")
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert client.post("/token", data=refresh).status_code == 200
+    assert client.post("/token", data=refresh).status_code == 400
+    assert value(scrape(client, scraper), "notes_api_refresh_reuse_total") - before == 1
+
+
+def test_pool_and_hashing_gauges_are_exported(client: TestClient, scraper: dict[str, str]) -> None:
+    series = scrape(client, scraper)
+    assert label_values(series, "notes_api_db_pool_connections", "state") >= {
+        "in_use",
+        "idle",
+        "waiting",
+    }
+    assert value(series, "notes_api_db_pool_max_connections") >= 1
+    assert value(series, "notes_api_db_pool_connections", state="in_use") >= 0
+    assert ("notes_api_password_hashes_queued", frozenset()) in series
+    assert ("notes_api_password_hashes_running", frozenset()) in series
+    assert value(series, "process_resident_memory_bytes") > 0
+
+
+def test_the_revocation_set_reports_through_its_hook(
+    client: TestClient, scraper: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "_revocation_probe", None)
+    metrics.watch_revocation_set(entries=lambda: 42, is_current=lambda: False)
+    series = scrape(client, scraper)
+    assert value(series, "notes_api_revocation_entries") == 42
+    assert value(series, "notes_api_revocation_listener_up") == 0
+
+
+def test_sessions_ended_are_counted_by_the_cause_given(
+    client: TestClient, scraper: dict[str, str]
+) -> None:
+    before = value(scrape(client, scraper), "notes_api_sessions_ended_total", cause="logout")
+    metrics.record_session_ended("logout", 3)
+    after = value(scrape(client, scraper), "notes_api_sessions_ended_total", cause="logout")
+    assert after - before == 3
+
+
+def test_a_logout_counts_one_session_ended_by_logout(
+    client: TestClient, scraper: dict[str, str], make_user: MakeUser
+) -> None:
+    tokens = login(client, make_user().username)
+    name = "notes_api_sessions_ended_total"
+    before = value(scrape(client, scraper), name, cause="logout")
+    assert client.post("/token/revoke", data={"token": tokens["refresh_token"]}).status_code == 200
+    assert value(scrape(client, scraper), name, cause="logout") - before == 1
+
+
+def test_the_running_revocation_set_reports_itself_current(
+    client: TestClient, scraper: dict[str, str]
+) -> None:
+    series = scrape(client, scraper)
+    assert value(series, "notes_api_revocation_listener_up") == 1
+    assert ("notes_api_revocation_entries", frozenset()) in series

@@ -1,0 +1,151 @@
+"""Access tokens stop working when their session ends or their user's roles shrink."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from tests.conftest import MakeUser, bearer, login
+from tests.sessions.waiting import eventually
+
+
+def status(client: TestClient, access_token: str, path: str = "/identify/me") -> int:
+    return client.get(path, headers=bearer(access_token)).status_code
+
+
+def refused(client: TestClient, access_token: str, path: str = "/identify/me") -> bool:
+    response = client.get(path, headers=bearer(access_token))
+    if response.status_code != 401:
+        return False
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    return True
+
+
+def refresh(client: TestClient, refresh_token: str) -> dict[str, str]:
+    response = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def test_logout_refuses_the_sessions_access_token(client: TestClient, make_user: MakeUser) -> None:
+    tokens = login(client, make_user().username)
+    assert status(client, tokens["access_token"]) == 200
+    client.post("/token/revoke", data={"token": tokens["refresh_token"]})
+    assert eventually(lambda: refused(client, tokens["access_token"]))
+
+
+def test_logout_leaves_the_users_other_sessions_alone(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    user = make_user()
+    leaving, staying = login(client, user.username), login(client, user.username)
+    client.post("/token/revoke", data={"token": leaving["refresh_token"]})
+    assert eventually(lambda: refused(client, leaving["access_token"]))
+    assert status(client, staying["access_token"]) == 200
+
+
+def test_every_access_token_of_the_session_is_refused_after_logout(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    first = login(client, make_user().username)
+    second = refresh(client, first["refresh_token"])
+    client.post("/token/revoke", data={"token": second["refresh_token"]})
+    assert eventually(lambda: refused(client, first["access_token"]))
+    assert refused(client, second["access_token"])
+
+
+def test_refresh_reuse_refuses_the_sessions_access_tokens(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    stolen = login(client, make_user().username)
+    thief = refresh(client, stolen["refresh_token"])
+    reuse = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": stolen["refresh_token"]}
+    )
+    assert reuse.status_code == 400
+    assert eventually(lambda: refused(client, thief["access_token"]))
+
+
+def test_disabling_a_user_refuses_their_access_tokens(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
+    user = make_user()
+    tokens = login(client, user.username)
+    assert client.patch(f"/users/{user.id}", json={"disabled": True}, headers=admin).is_success
+    assert eventually(lambda: refused(client, tokens["access_token"]))
+
+
+def test_disabling_a_user_in_plain_sql_refuses_their_access_tokens(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(text("UPDATE users SET disabled = true WHERE id = :id"), {"id": user.id})
+    assert eventually(lambda: refused(client, tokens["access_token"]))
+
+
+def test_a_role_row_deleted_in_plain_sql_refuses_older_tokens_and_refresh_brings_new_roles(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user(roles=["user", "admin"])
+    tokens = login(client, user.username)
+    assert status(client, tokens["access_token"], "/users") == 200
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM user_roles WHERE user_id = :id"
+                " AND role_id = (SELECT id FROM roles WHERE name = 'admin')"
+            ),
+            {"id": user.id},
+        )
+    assert eventually(lambda: refused(client, tokens["access_token"]))
+    renewed = refresh(client, tokens["refresh_token"])  # the session survives
+    me = client.get("/identify/me", headers=bearer(renewed["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["roles"] == ["user"]
+    assert status(client, renewed["access_token"], "/users") == 403
+
+
+def test_revoking_a_role_through_the_api_refuses_older_tokens(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
+    user = make_user(roles=["user", "admin"])
+    tokens = login(client, user.username)
+    assert client.delete(f"/users/{user.id}/roles/admin", headers=admin).status_code == 204
+    assert eventually(lambda: refused(client, tokens["access_token"]))
+
+
+def test_a_role_granted_leaves_existing_tokens_working(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user(roles=["user"])
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO user_roles (user_id, role_id)"
+                " SELECT :id, id FROM roles WHERE name = 'admin'"
+            ),
+            {"id": user.id},
+        )
+    assert status(client, tokens["access_token"]) == 200
+    assert refresh(client, tokens["refresh_token"])  # and the next token brings it
+
+
+def test_a_password_change_by_an_administrator_refuses_the_users_tokens(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
+    user = make_user()
+    tokens = login(client, user.username)
+    changed = client.patch(
+        f"/users/{user.id}", json={"password": "a new long password"}, headers=admin
+    )
+    assert changed.status_code == 200
+    assert eventually(lambda: refused(client, tokens["access_token"]))

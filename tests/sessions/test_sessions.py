@@ -1,0 +1,169 @@
+"""Sessions as rows: what a login, a refresh, a logout, a reuse and a disable do to them."""
+
+from __future__ import annotations
+
+import jwt
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, text
+
+from notes_api.audit.models import AuditEvent
+from notes_api.sessions.session_model import LoginSession
+from notes_api.users.models import User
+from tests.conftest import MakeUser, bearer, login
+
+
+def claims(access_token: str) -> dict[str, object]:
+    decoded: dict[str, object] = jwt.decode(access_token, options={"verify_signature": False})
+    return decoded
+
+
+def refresh(client: TestClient, refresh_token: str) -> dict[str, str]:
+    response = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def session_row(engine: Engine, sid: object) -> LoginSession:
+    with engine.connect() as connection:
+        row = connection.execute(select(LoginSession).where(LoginSession.sid == sid)).one()
+    return LoginSession(**row._asdict())
+
+
+def test_access_token_carries_its_session_id_and_password_method(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    payload = claims(login(client, user.username)["access_token"])
+    assert payload["amr"] == ["pwd"]
+    assert session_row(db_engine, payload["sid"]).user_id == user.id
+
+
+def test_each_login_is_its_own_session(client: TestClient, make_user: MakeUser) -> None:
+    user = make_user()
+    first = claims(login(client, user.username)["access_token"])
+    second = claims(login(client, user.username)["access_token"])
+    assert first["sid"] != second["sid"]
+
+
+def test_refresh_keeps_the_session_and_its_methods(client: TestClient, make_user: MakeUser) -> None:
+    tokens = login(client, make_user().username)
+    renewed = refresh(client, tokens["refresh_token"])
+    before, after = claims(tokens["access_token"]), claims(renewed["access_token"])
+    assert (after["sid"], after["amr"]) == (before["sid"], before["amr"])
+
+
+def test_session_records_the_client_address_and_user_agent(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    response = client.post(
+        "/token",
+        data={"username": user.username, "password": "correct horse battery staple"},
+        headers={"User-Agent": "notes-cli/1.0 " + "x" * 400},
+    )
+    row = session_row(db_engine, claims(response.json()["access_token"])["sid"])
+    assert row.client_ip == "testclient" or row.client_ip is None
+    assert row.user_agent is not None
+    assert row.user_agent.startswith("notes-cli/1.0")
+    assert len(row.user_agent) == 256
+
+
+def test_logout_ends_the_session(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    tokens = login(client, make_user().username)
+    client.post("/token/revoke", data={"token": tokens["refresh_token"]})
+    row = session_row(db_engine, claims(tokens["access_token"])["sid"])
+    assert row.ended_at is not None
+    assert row.end_cause == "logout"
+
+
+def test_reuse_ends_the_session_and_is_audited_once_however_often_replayed(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    tokens = login(client, make_user().username)
+    refresh(client, tokens["refresh_token"])
+    for _ in range(5):
+        replay = client.post(
+            "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        assert replay.status_code == 400
+    assert session_row(db_engine, claims(tokens["access_token"])["sid"]).end_cause == (
+        "refresh_reuse"
+    )
+    with db_engine.connect() as connection:
+        audited = connection.scalars(
+            select(AuditEvent.action).where(AuditEvent.action == "refresh.reused")
+        ).all()
+    assert len(audited) == 1
+
+
+def test_disabling_a_user_ends_every_session(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    admin = make_user(roles=["admin"])
+    admin_token = login(client, admin.username)["access_token"]
+    user = make_user()
+    sids = [claims(login(client, user.username)["access_token"])["sid"] for _ in range(2)]
+    answer = client.patch(f"/users/{user.id}", json={"disabled": True}, headers=bearer(admin_token))
+    assert answer.status_code == 200
+    assert {session_row(db_engine, sid).end_cause for sid in sids} == {"user_disabled"}
+
+
+def _cut_off(engine: Engine, user_id: int) -> object:
+    with engine.connect() as connection:
+        return connection.scalar(select(User.tokens_valid_after).where(User.id == user_id))
+
+
+def test_deleting_a_role_row_in_plain_sql_sets_the_users_cut_off(
+    make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user(roles=["user", "admin"])
+    assert _cut_off(db_engine, user.id) is None
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM user_roles WHERE user_id = :id"
+                " AND role_id = (SELECT id FROM roles WHERE name = 'admin')"
+            ),
+            {"id": user.id},
+        )
+    assert _cut_off(db_engine, user.id) is not None
+
+
+def test_disabling_a_user_in_plain_sql_sets_the_users_cut_off(
+    make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    with db_engine.begin() as connection:
+        connection.execute(text("UPDATE users SET disabled = true WHERE id = :id"), {"id": user.id})
+    assert _cut_off(db_engine, user.id) is not None
+
+
+def test_granting_a_role_sets_no_cut_off(make_user: MakeUser, db_engine: Engine) -> None:
+    user = make_user(roles=[])
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO user_roles (user_id, role_id)"
+                " SELECT :id, id FROM roles WHERE name = 'user'"
+            ),
+            {"id": user.id},
+        )
+    assert _cut_off(db_engine, user.id) is None
+
+
+def test_deleting_a_user_with_roles_and_sessions_still_works_in_plain_sql(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """The role-row trigger fires for the cascade too, on a user row being deleted."""
+    user = make_user(roles=["user", "admin"])
+    login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
+    with db_engine.connect() as connection:
+        left = connection.scalar(select(LoginSession.id).where(LoginSession.user_id == user.id))
+    assert left is None
