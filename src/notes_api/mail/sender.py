@@ -51,6 +51,13 @@ class Discard:
 Renderer = Callable[[AsyncSession, Mapping[str, Any]], Awaitable[Prepared | Discard]]
 
 
+@dataclass
+class _Run:
+    wake: asyncio.Event
+    task: asyncio.Task[None] | None = None
+    stopping: bool = False
+
+
 class MailSender:
     def __init__(
         self,
@@ -61,54 +68,54 @@ class MailSender:
         self.session_factory = session_factory
         self.transport = transport
         self.renderers = dict(renderers)
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._runs: dict[asyncio.AbstractEventLoop, _Run] = {}
+        """One run per event loop: a server process has one; test clients of one app, several."""
 
     def wake(self) -> None:
         """Look at the outbox now (called after a request committed a mail)."""
-        if self._wake is not None:
-            self._wake.set()
+        run = self._runs.get(asyncio.get_running_loop())
+        if run is not None:
+            run.wake.set()
 
     def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
+        run = _Run(asyncio.Event())
+        run.task = asyncio.create_task(self._run(run), name="mail-sender")
+        self._runs[asyncio.get_running_loop()] = run
 
     async def stop(self) -> None:
         """Let the mail in flight finish (a mail sent but not marked would be sent again by
         the next process), then stop; past the grace period, cancel."""
-        if self._task is None:
+        run = self._runs.pop(asyncio.get_running_loop(), None)
+        if run is None or run.task is None:
             return
-        self._stopping = True
-        self.wake()
+        run.stopping = True
+        run.wake.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+            await asyncio.wait_for(asyncio.shield(run.task), STOP_GRACE_SECONDS)
         except TimeoutError:
-            self._task.cancel()
+            run.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+                await run.task
 
-    async def _run(self) -> None:
-        wake = self._wake = self._wake or asyncio.Event()
-        while not self._stopping:
+    async def _run(self, run: _Run) -> None:
+        while not run.stopping:
             try:
-                busy = await self.send_due()
+                busy = await self.send_due(run)
             except Exception as exc:  # the database is down, say: try again later
                 logger.warning("mail sender: cannot read the outbox (%s)", type(exc).__name__)
                 busy = False
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), POLL_INTERVAL_SECONDS)
-                wake.clear()
+                    await asyncio.wait_for(run.wake.wait(), POLL_INTERVAL_SECONDS)
+                run.wake.clear()
 
-    async def send_due(self) -> bool:
+    async def send_due(self, run: _Run | None = None) -> bool:
         """Send one batch of due mails; True if there was any (there may be more)."""
         async with self.session_factory() as db:
             claimed = await outbox.claim_due(db, BATCH)
         for mail in claimed:
-            if self._stopping:  # the rest waits for its claim to expire: released now instead
+            # Stopping: the rest would wait for its claim to expire; released now instead.
+            if run is not None and run.stopping:
                 async with self.session_factory() as db:
                     await outbox.release(db, mail)
                 continue
