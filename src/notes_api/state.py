@@ -73,6 +73,7 @@ def build_state(settings: Settings) -> AppState:
     state.throttle_policy = ThrottlePolicy(
         max_failures_per_user=settings.login_max_failures_per_user,
         max_failures_per_address=settings.login_max_failures_per_address,
+        max_in_flight_per_address=settings.login_max_in_flight_per_address,
         window=timedelta(minutes=settings.login_failure_window_minutes),
     )
     state.refresh_policy = RefreshPolicy(

@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, update
 
 from notes_api.clock import utcnow
+from notes_api.main import create_app
 from notes_api.sessions import service
 from notes_api.sessions.models import LoginAttempt
-from tests.conftest import DEFAULT_PASSWORD, MakeUser
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, make_settings
 
 ClientFrom = Callable[[str], TestClient]
 
@@ -244,3 +245,9 @@ def test_attempts_pending_for_under_a_minute_still_hold_their_places(
     response = attempt(client_from("203.0.113.7"), user.username, DEFAULT_PASSWORD)
 
     assert response.status_code == 429
+
+
+def test_the_in_flight_cap_is_read_from_its_setting(database_url: str) -> None:
+    """LOGIN_MAX_IN_FLIGHT_PER_ADDRESS reaches the policy the token endpoint uses."""
+    app = create_app(make_settings(database_url, login_max_in_flight_per_address=3))
+    assert app.state.throttle_policy.max_in_flight_per_address == 3
