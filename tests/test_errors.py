@@ -62,8 +62,11 @@ def test_a_token_of_a_user_deleted_in_sql_gets_no_500(
     headers = bearer(login(lenient, user.username)["access_token"])
     with db_engine.begin() as connection:
         connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
-    assert lenient.post("/notes", headers=headers, json={"title": "t"}).status_code == 409
+    # Deleting the user deletes its sessions too: once this worker has heard of it the
+    # token is refused (401); until then the write meets the missing row (409). Never a 500.
+    answered = {401, 409}
+    assert lenient.post("/notes", headers=headers, json={"title": "t"}).status_code in answered
     ghost_role = lenient.post("/roles", headers=headers, json={"name": "ghost"})
-    assert ghost_role.status_code == 409
+    assert ghost_role.status_code in answered
     assert "already exists" not in ghost_role.text
-    assert lenient.put(f"/users/{other.id}/roles/admin", headers=headers).status_code == 409
+    assert lenient.put(f"/users/{other.id}/roles/admin", headers=headers).status_code in answered
