@@ -107,7 +107,7 @@ def test_log_out_revokes_the_login_and_forgets_the_tokens(
     assert refresh_token
 
     with page.expect_response("**/token/revoke") as revoked:
-        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Log out", exact=True).click()
     assert revoked.value.status == 200
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     expect(page.get_by_label("Username")).to_be_focused()
@@ -133,7 +133,7 @@ def test_the_next_user_on_the_same_tab_starts_clean(page: Page, web_server: WebS
     page.get_by_role("button", name="Filter").click()
     expect(notes_list(page)).to_contain_text("Alice's secret")
     page.get_by_role("region", name="New note").get_by_label("Title").fill("Half-typed")
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
 
     log_in(page, bob)
     expect(notes_list(page).get_by_role("listitem")).to_have_text([re.compile("Bob's list")])

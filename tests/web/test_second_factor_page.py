@@ -39,7 +39,7 @@ def enroll_in_page(page: Page) -> tuple[str, list[str]]:
 
 
 def log_out(page: Page) -> None:
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
 
