@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import httpx2
 import pytest
+from sqlalchemy import Engine, text
 
 from tests.conftest import DEFAULT_PASSWORD, MakeUser
 from tests.databases import POSTGRES_URL
@@ -22,6 +23,10 @@ pytestmark = [
 ]
 
 TRIALS = 8
+HOLD_SECONDS = 0.5
+"""Long enough for a request to reach the database and wait there."""
+THIEVES = 4
+"""Sessions raced at once in each trial: more chances to hit the window per trial."""
 THIEF_PATIENCE_SECONDS = 10.0
 NEW_PASSWORD = "another long password"
 
@@ -66,24 +71,29 @@ async def thief(client: httpx2.AsyncClient, obtained: list[str], started: asynci
 async def race(
     servers: tuple[str, str], username: str, victim_acts: Callable[..., Awaitable[None]]
 ) -> list[str]:
-    """One trial: the thief loops on one server while the victim acts on the other, at a
-    random moment; then every refresh token the thief ever held is tried again."""
+    """One trial: `THIEVES` sessions of the user, each with a thief looping on one server,
+    while the victim acts on all of them on the other, at a random moment; then every
+    refresh token any thief ever held is tried again."""
     async with (
         httpx2.AsyncClient(base_url=servers[0], timeout=30) as thief_client,
         httpx2.AsyncClient(base_url=servers[1], timeout=30) as victim_client,
     ):
-        tokens = (await password_login(victim_client, username)).json()
-        started = asyncio.Event()
-        obtained = [tokens["refresh_token"]]
-        loop = asyncio.create_task(thief(thief_client, obtained, started))
-        await asyncio.wait_for(started.wait(), timeout=30)
+        logins = [await password_login(victim_client, username) for _ in range(THIEVES)]
+        sessions = [login.json() for login in logins]
+        held = [[tokens["refresh_token"]] for tokens in sessions]
+        started = [asyncio.Event() for _ in sessions]
+        loops = [
+            asyncio.create_task(thief(thief_client, obtained, event))
+            for obtained, event in zip(held, started, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 30)
         await asyncio.sleep(random.uniform(0, 0.05))  # timing jitter, not a secret
-        await victim_acts(victim_client, tokens)
-        done, _ = await asyncio.wait({loop}, timeout=THIEF_PATIENCE_SECONDS)
-        if not done:  # still rotating long after the victim acted: it survived
+        await victim_acts(victim_client, sessions)
+        _, running = await asyncio.wait(loops, timeout=THIEF_PATIENCE_SECONDS)
+        for loop in running:  # still rotating long after the victim acted: it survived
             loop.cancel()
         survivors = []
-        for token in obtained:
+        for token in (token for obtained in held for token in obtained):
             if (await refresh(thief_client, token)).status_code == 200:
                 survivors.append(token)
         return survivors
@@ -94,13 +104,14 @@ def test_a_looping_thief_does_not_outlive_reuse_detection(
 ) -> None:
     user = make_user()
 
-    async def victim_presents_its_spent_token(
-        client: httpx2.AsyncClient, tokens: dict[str, str]
+    async def victim_presents_its_spent_tokens(
+        client: httpx2.AsyncClient, sessions: list[dict[str, str]]
     ) -> None:
-        assert (await refresh(client, tokens["refresh_token"])).status_code == 400
+        answers = await asyncio.gather(*(refresh(client, s["refresh_token"]) for s in sessions))
+        assert {answer.status_code for answer in answers} == {400}
 
     for _ in range(TRIALS):
-        assert asyncio.run(race(servers, user.username, victim_presents_its_spent_token)) == []
+        assert asyncio.run(race(servers, user.username, victim_presents_its_spent_tokens)) == []
 
 
 def test_a_looping_thief_does_not_outlive_logout(
@@ -108,9 +119,11 @@ def test_a_looping_thief_does_not_outlive_logout(
 ) -> None:
     user = make_user()
 
-    async def victim_logs_out(client: httpx2.AsyncClient, tokens: dict[str, str]) -> None:
-        answer = await client.post("/token/revoke", data={"token": tokens["refresh_token"]})
-        assert answer.status_code == 200
+    async def victim_logs_out(client: httpx2.AsyncClient, sessions: list[dict[str, str]]) -> None:
+        answers = await asyncio.gather(
+            *(client.post("/token/revoke", data={"token": s["refresh_token"]}) for s in sessions)
+        )
+        assert {answer.status_code for answer in answers} == {200}
 
     for _ in range(TRIALS):
         assert asyncio.run(race(servers, user.username, victim_logs_out)) == []
@@ -126,7 +139,7 @@ def test_a_looping_thief_does_not_outlive_a_password_change(
         user = make_user()
 
         async def admin_changes_the_password(
-            client: httpx2.AsyncClient, _tokens: dict[str, str], user_id: int = user.id
+            client: httpx2.AsyncClient, _sessions: list[dict[str, str]], user_id: int = user.id
         ) -> None:
             admin_token = (await password_login(client, admin.username)).json()["access_token"]
             answer = await client.patch(
@@ -181,3 +194,55 @@ def test_logins_in_flight_do_not_survive_a_password_change(
             logins_across_a_password_change(servers, admin.username, user.id, user.username)
         )
         assert survivors == []
+
+
+async def rotation_held_mid_flight(
+    server: str, engine: Engine, user_id: int, username: str, victim_acts: str, admin: str
+) -> int:
+    """The thief's rotation is held inside its transaction (the user row is locked by an
+    operator's transaction, which every rotation waits on somewhere) while the victim logs
+    out, presents its spent token, or an administrator changes the password; then the lock
+    is released. Returns the status of a
+    refresh with the token the thief got, if it got one (400 when nothing survived)."""
+    async with httpx2.AsyncClient(base_url=server, timeout=30) as client:
+        victim = (await password_login(client, username)).json()
+        admin_token = (await password_login(client, admin)).json()["access_token"]
+        stolen = (await refresh(client, victim["refresh_token"])).json()  # the thief's turn
+        with engine.connect() as operator:
+            operator.execute(
+                text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": user_id}
+            )
+            rotation = asyncio.create_task(refresh(client, stolen["refresh_token"]))
+            await asyncio.sleep(HOLD_SECONDS)
+            if victim_acts == "logout":
+                act = client.post("/token/revoke", data={"token": victim["refresh_token"]})
+            elif victim_acts == "reuse":
+                act = refresh(client, victim["refresh_token"])
+            else:
+                act = client.patch(
+                    f"/users/{user_id}",
+                    json={"password": NEW_PASSWORD},
+                    headers={"Authorization": f"Bearer {admin_token}"},
+                )
+            action = asyncio.create_task(act)
+            await asyncio.sleep(HOLD_SECONDS)
+            operator.rollback()
+        answer, _ = await rotation, await action
+        if answer.status_code != 200:
+            return answer.status_code
+        return (await refresh(client, answer.json()["refresh_token"])).status_code
+
+
+@pytest.mark.parametrize("victim_acts", ["logout", "reuse", "password"])
+def test_a_rotation_held_mid_flight_does_not_outlive_the_end_of_its_session(
+    servers: tuple[str, str], make_user: MakeUser, db_engine: Engine, victim_acts: str
+) -> None:
+    """The review's race made deterministic: before sessions, the revocation waited for
+    the row the rotation had locked and then missed the row it inserted."""
+    user, admin = make_user(), make_user(roles=["admin"])
+    status = asyncio.run(
+        rotation_held_mid_flight(
+            servers[0], db_engine, user.id, user.username, victim_acts, admin.username
+        )
+    )
+    assert status == 400
