@@ -162,6 +162,22 @@ def login(client: TestClient, username: str, password: str = DEFAULT_PASSWORD) -
     return tokens
 
 
+def refresh(client: TestClient, refresh_token: str) -> dict[str, str]:
+    """The refresh grant, which must succeed: the new pair."""
+    response = client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def refresh_status(client: TestClient, refresh_token: str) -> int:
+    return client.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
+    ).status_code
+
+
 def bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.conftest import MakeUser, bearer, login
+from tests.conftest import MakeUser, bearer, login, refresh
 from tests.sessions.waiting import eventually
 
 
@@ -19,15 +19,6 @@ def refused(client: TestClient, access_token: str, path: str = "/identify/me") -
         return False
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     return True
-
-
-def refresh(client: TestClient, refresh_token: str) -> dict[str, str]:
-    response = client.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
-    )
-    assert response.status_code == 200, response.text
-    tokens: dict[str, str] = response.json()
-    return tokens
 
 
 def test_logout_refuses_the_sessions_access_token(client: TestClient, make_user: MakeUser) -> None:

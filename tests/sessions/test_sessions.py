@@ -9,21 +9,12 @@ from sqlalchemy import Engine, select, text
 from notes_api.audit.models import AuditEvent
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
-from tests.conftest import MakeUser, bearer, login
+from tests.conftest import MakeUser, bearer, login, refresh
 
 
 def claims(access_token: str) -> dict[str, object]:
     decoded: dict[str, object] = jwt.decode(access_token, options={"verify_signature": False})
     return decoded
-
-
-def refresh(client: TestClient, refresh_token: str) -> dict[str, str]:
-    response = client.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
-    )
-    assert response.status_code == 200, response.text
-    tokens: dict[str, str] = response.json()
-    return tokens
 
 
 def session_row(engine: Engine, sid: object) -> LoginSession:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, refresh_status
 
 Headers = Callable[..., dict[str, str]]
 
@@ -17,12 +17,6 @@ Headers = Callable[..., dict[str, str]]
 @pytest.fixture
 def admin(auth_headers: Headers) -> dict[str, str]:
     return auth_headers(roles=["admin"])
-
-
-def refresh_status(client: TestClient, refresh_token: str) -> int:
-    return client.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
-    ).status_code
 
 
 # roles

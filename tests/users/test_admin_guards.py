@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import MakeUser, bearer, login
-
-
-def refresh_status(client: TestClient, refresh_token: str) -> int:
-    return client.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token}
-    ).status_code
+from tests.conftest import MakeUser, bearer, login, refresh_status
 
 
 def test_an_admin_cannot_disable_themself_even_with_another_admin_left(
