@@ -11,9 +11,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, make_url, select
+from typer.testing import CliRunner, Result
 
 from notes_api.auth.passwords import hash_password
-from notes_api.config import Settings
+from notes_api.cli import cli
+from notes_api.config import Settings, get_settings
 from notes_api.main import create_app
 from notes_api.schema_migrations import upgrade_to_head
 from notes_api.users.models import Role, User, user_roles
@@ -198,3 +200,22 @@ def lenient(app: FastAPI) -> Iterator[TestClient]:
     """A client that answers a server error with its 500 instead of raising it in the test."""
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def invoke(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Run `notes-api ARGS...` in-process with DATABASE_URL pointing at the test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("APP_ENV", raising=False)
+
+    def run(*args: str, stdin: str | None = None) -> Result:
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(cli, list(args), input=stdin)
+        finally:
+            get_settings.cache_clear()
+
+    return run

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from notes_api.cli import cli
 from notes_api.config import get_settings
-from tests.conftest import bearer, login
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def invoke(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """Run `notes-api ARGS...` in-process with DATABASE_URL pointing at the test database."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("APP_ENV", raising=False)
-
-    def run(*args: str, stdin: str | None = None) -> Result:
-        get_settings.cache_clear()
-        try:
-            return CliRunner().invoke(cli, list(args), input=stdin)
-        finally:
-            get_settings.cache_clear()
-
-    return run
+from tests.conftest import Invoke, bearer, login
 
 
 def granted(engine: Engine, username: str) -> set[str]:

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
-from typer.testing import CliRunner, Result
 
 from notes_api.audit.models import AuditEvent
-from notes_api.cli import cli
-from notes_api.config import get_settings
 from tests.accounts.test_account_api import refused, works
-from tests.conftest import MakeUser, login
+from tests.conftest import Invoke, MakeUser, login
 from tests.sessions.waiting import eventually
-from tests.test_cli import Invoke
 
 NEW_PASSWORD = "set from the shell"
-
-
-@pytest.fixture
-def invoke(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    """`notes-api ARGS...` in-process on the test database (as tests/test_cli.py does)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("APP_ENV", raising=False)
-
-    def run(*args: str, stdin: str | None = None) -> Result:
-        get_settings.cache_clear()
-        try:
-            return CliRunner().invoke(cli, list(args), input=stdin)
-        finally:
-            get_settings.cache_clear()
-
-    return run
 
 
 def test_set_password_from_stdin_ends_every_session(
