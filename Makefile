@@ -76,8 +76,8 @@ test: $(VENV)/.installed-dev debian-tools
 # mutant runs only the tests that executed the function it changes. Not part of CI's budget.
 MUTATE_MODULES ?= notes_api.auth.tokens* notes_api.auth.authorize* notes_api.auth.dependencies* \
 	notes_api.auth.revocation_cache* notes_api.sessions.service* notes_api.sessions.session_store* \
-	notes_api.sessions.throttle* notes_api.notes.service* notes_api.users.service* \
-	notes_api.users.router*
+	notes_api.throttling.throttle* notes_api.notes.service* notes_api.admin.service* \
+	notes_api.admin.router* notes_api.admin.admin_actor*
 $(VENV)/.installed-mutate: uv.lock pyproject.toml | $(UV)
 	$(SYNC) --inexact --extra dev --extra mutate
 	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed

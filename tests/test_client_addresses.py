@@ -19,7 +19,7 @@ from notes_api.audit.models import AuditEvent
 from notes_api.main import create_app
 from notes_api.security_headers import DEFAULT_HEADERS
 from notes_api.sessions import service
-from notes_api.sessions.models import LoginAttempt
+from notes_api.throttling.models import LoginAttempt
 from tests.conftest import TEST_SECRET, MakeUser, make_settings
 from tests.servers import running_server
 

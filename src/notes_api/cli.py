@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import __version__, preflight
 from notes_api.accounts import commands as account_commands
-from notes_api.audit.service import COMMAND_LINE
+from notes_api.actor import COMMAND_LINE
+from notes_api.admin import service as administration
 from notes_api.auth.roles import BuiltinRole
 from notes_api.auth.tokens import split_roles
 from notes_api.command_line import fail, first_error, load_settings, run_with_session
@@ -187,7 +188,7 @@ def grant(username: str, role: str) -> None:
 
     async def work(db: AsyncSession) -> None:
         user = await service.get_user_by_username(db, username)
-        await service.grant_role(db, COMMAND_LINE, user.id, role)
+        await administration.grant_role(db, COMMAND_LINE, user.id, role)
 
     run_with_session(work)
     typer.echo(f"granted {role} to {username}")
@@ -199,7 +200,7 @@ def revoke(username: str, role: str) -> None:
 
     async def work(db: AsyncSession) -> None:
         user = await service.get_user_by_username(db, username)
-        await service.revoke_role(db, COMMAND_LINE, user.id, role)
+        await administration.revoke_role(db, COMMAND_LINE, user.id, role)
 
     run_with_session(work)
     typer.echo(f"revoked {role} from {username}")

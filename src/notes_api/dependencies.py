@@ -13,12 +13,11 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from notes_api.auth.revocation_cache import RevocationCache
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import Reader
 from notes_api.instrumentation import Sampler
-from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
+from notes_api.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.state import AppState
 
 
@@ -48,10 +47,6 @@ async def get_token_codec(request: Request) -> AccessTokenCodec:
     return app_state(request).token_codec
 
 
-async def get_revocations(request: Request) -> RevocationCache:
-    return app_state(request).revocations
-
-
 async def get_refresh_policy(request: Request) -> RefreshPolicy:
     return app_state(request).refresh_policy
 
@@ -74,18 +69,12 @@ async def get_mail_waker(request: Request) -> Callable[[], None]:
     return sender.wake if sender is not None else _nothing
 
 
-async def get_mfa_required_roles(request: Request) -> frozenset[str]:
-    return app_state(request).mfa_required_roles
-
-
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
 ReadDb = Annotated[Reader, Depends(get_reader)]
 Codec = Annotated[AccessTokenCodec, Depends(get_token_codec)]
-Revocations = Annotated[RevocationCache, Depends(get_revocations)]
 Refresh = Annotated[RefreshPolicy, Depends(get_refresh_policy)]
 Throttle = Annotated[ThrottlePolicy, Depends(get_throttle_policy)]
 MetricsSampler = Annotated[Sampler, Depends(get_sampler)]
 MailWaker = Annotated[Callable[[], None], Depends(get_mail_waker)]
-MfaRequiredRoles = Annotated[frozenset[str], Depends(get_mfa_required_roles)]

@@ -14,6 +14,7 @@ from notes_api import __version__, instrumentation, observability, tracing
 from notes_api.accounts.recovery_router import router as recovery_router
 from notes_api.accounts.reset import build_mail_sender
 from notes_api.accounts.router import router as accounts_router
+from notes_api.admin.router import router as admin_router
 from notes_api.audit.router import router as audit_router
 from notes_api.body_limit import BodySizeLimitMiddleware
 from notes_api.client_address import ClientAddressMiddleware
@@ -34,7 +35,7 @@ from notes_api.sessions.revocation_feed import revocation_feed, running_feed
 from notes_api.sessions.router import TOKEN_PATHS
 from notes_api.sessions.router import router as sessions_router
 from notes_api.state import build_state
-from notes_api.users.router import router as users_router
+from notes_api.users.router import router as signup_router
 from notes_api.web import install_web
 
 
@@ -119,7 +120,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ClientAddressMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outside CORS: preflights get the headers too
     install_error_handlers(app, TOKEN_PATHS)
-    routers = [health_router, sessions_router, users_router, notes_router, audit_router]
+    routers = [
+        health_router,
+        sessions_router,
+        admin_router,
+        signup_router,
+        notes_router,
+        audit_router,
+    ]
     add_routes(app, [*routers, metrics_router, discovery_router, personal_tokens_router])
     add_routes(app, [recovery_router, accounts_router, mfa_router])
     if settings.docs_enabled:

@@ -9,12 +9,14 @@ from notes_api.notes.models import Note
 from notes_api.personal_tokens.models import PersonalAccessToken
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
+from notes_api.throttling.models import LoginAttempt
 from notes_api.users.models import Role, User, user_roles
 from notes_api.users.signup_attempts import SignupAttempt
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "LoginAttempt",
     "LoginSession",
     "MfaChallenge",
     "Note",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from notes_api.audit.service import Actor
+from notes_api.actor import Actor
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.ip_addresses import canonical_ip
 

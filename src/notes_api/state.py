@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from notes_api import metrics
+from notes_api.auth.dependencies import BearerVerification
 from notes_api.auth.keys import signing_material
 from notes_api.auth.personal_tokens import PersonalTokenVerifier
 from notes_api.auth.revocation_cache import RevocationCache, cache_window
@@ -27,7 +28,7 @@ from notes_api.database import (
 )
 from notes_api.instrumentation import Sampler
 from notes_api.mail.sender import MailSender
-from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
+from notes_api.policies import RefreshPolicy, ThrottlePolicy
 
 
 class AppState(State):
@@ -47,6 +48,9 @@ class AppState(State):
     mail_sender: MailSender | None
     """None in production without SMTP_URL: nothing can be mailed there."""
     mfa_required_roles: frozenset[str]
+
+
+_provides_bearer_verification: type[BearerVerification] = AppState  # checked by mypy
 
 
 def build_state(settings: Settings) -> AppState:

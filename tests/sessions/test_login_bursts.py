@@ -22,7 +22,7 @@ from notes_api.audit.models import AuditEvent
 from notes_api.auth import passwords
 from notes_api.clock import utcnow
 from notes_api.sessions import service
-from notes_api.sessions.models import LoginAttempt
+from notes_api.throttling.models import LoginAttempt
 from tests.conftest import DEFAULT_PASSWORD, TEST_SECRET, MakeUser
 from tests.databases import POSTGRES_URL
 from tests.servers import running_server

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, insert, update
 from notes_api.clock import utcnow
 from notes_api.main import create_app
 from notes_api.sessions import service
-from notes_api.sessions.models import LoginAttempt
+from notes_api.throttling.models import LoginAttempt
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, make_settings
 
 ClientFrom = Callable[[str], TestClient]

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.accounts import service
-from notes_api.audit.service import COMMAND_LINE
+from notes_api.actor import COMMAND_LINE
 from notes_api.sessions.session_store import EndCause
 from notes_api.users.service import get_user_by_username
 from notes_api.validation import Password

@@ -27,14 +27,15 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notes_api.accounts.models import PasswordResetRequest, PasswordResetToken
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.clock import as_utc, utcnow
 from notes_api.config import Settings
 from notes_api.mail import outbox
 from notes_api.mail.sender import Discard, MailSender, Prepared, Renderer
 from notes_api.mail.transport import LogTransport, SmtpTransport, Transport
-from notes_api.sessions.throttle import address_key
 from notes_api.smtp_url import parse_smtp_url
+from notes_api.throttling.throttle import address_key
 from notes_api.users.models import User
 
 MAIL_KIND = "password_reset"

@@ -22,10 +22,10 @@ from notes_api.auth.tokens import TokenData
 from notes_api.dependencies import DbSession, Throttle
 from notes_api.mfa import service as mfa_service
 from notes_api.request_context import CurrentActor, client_ip
-from notes_api.sessions.exceptions import LoginThrottledError
 from notes_api.sessions.schemas import NO_STORE
 from notes_api.sessions.session_model import LoginSession
 from notes_api.sessions.session_store import EndCause
+from notes_api.throttling.exceptions import LoginThrottledError
 from notes_api.users.service import get_user
 from notes_api.validation import DatabaseId
 

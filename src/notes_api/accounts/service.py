@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.accounts import reset
 from notes_api.accounts.models import PasswordResetToken
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.auth.passwords import hash_password, in_hashing_thread, verify_password
 from notes_api.clock import utcnow
 from notes_api.exceptions import DomainError, NotFoundError
-from notes_api.sessions import throttle
-from notes_api.sessions.policies import ThrottlePolicy
+from notes_api.policies import ThrottlePolicy
 from notes_api.sessions.session_model import LoginSession
 from notes_api.sessions.session_store import (
     EndCause,
@@ -24,6 +24,7 @@ from notes_api.sessions.session_store import (
     end_user_sessions,
     live_sessions,
 )
+from notes_api.throttling import throttle
 from notes_api.users.models import User
 from notes_api.users.service import get_user
 

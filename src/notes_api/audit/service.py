@@ -6,13 +6,13 @@ same transaction as the change it describes, or not at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notes_api.actor import Actor
 from notes_api.audit.models import AuditEvent
 from notes_api.pagination import PageOfRows, paginate
 
@@ -43,18 +43,6 @@ class AuditAction(StrEnum):
     MFA_RESET = "mfa.reset"
     MFA_CODE_REJECTED = "mfa.code_rejected"
     RECOVERY_CODE_USED = "mfa.recovery_code_used"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user id (None for the command line or an anonymous caller) and
-    the client address the request came from."""
-
-    id: int | None
-    client_ip: str | None
-
-
-COMMAND_LINE = Actor(id=None, client_ip=None)
 
 
 def record(

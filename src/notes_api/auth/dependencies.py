@@ -14,18 +14,40 @@ it may not manage credentials or make tokens.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 
-from notes_api.auth.personal_tokens import is_personal_token
-from notes_api.auth.revocation_cache import RevocationStateUnknownError, TokenRevokedError
+from notes_api.auth.personal_tokens import PersonalTokenVerifier, is_personal_token
+from notes_api.auth.revocation_cache import (
+    RevocationCache,
+    RevocationStateUnknownError,
+    TokenRevokedError,
+)
 from notes_api.auth.step_up import apply_step_up
-from notes_api.auth.tokens import InvalidTokenError, TokenData
-from notes_api.dependencies import Codec, MfaRequiredRoles, Revocations, app_state
+from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError, TokenData
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+
+class BearerVerification(Protocol):
+    """What checking a bearer token needs from the application state.
+
+    The application state is built from this package's parts, so this package must not
+    import it: it names what it needs here, and `AppState` provides it (mypy checks that
+    in `state`).
+    """
+
+    token_codec: AccessTokenCodec
+    revocations: RevocationCache
+    mfa_required_roles: frozenset[str]
+    personal_tokens: PersonalTokenVerifier
+
+
+def bearer_verification(request: Request) -> BearerVerification:
+    return cast(BearerVerification, request.app.state)
+
 
 ACCOUNT_PATH = "/account"
 
@@ -71,30 +93,30 @@ def revocation_state_unknown() -> HTTPException:
 async def get_token_data(
     request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-    codec: Codec,
-    mfa_required_roles: MfaRequiredRoles,
-    revocations: Revocations,
 ) -> TokenData:
     if token is None:
         raise not_authenticated()
+    verification = bearer_verification(request)
     if is_personal_token(token):
-        return await _personal_token_data(request, token)
+        return await _personal_token_data(request, verification.personal_tokens, token)
     try:
-        data = codec.decode(token)
+        data = verification.token_codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
     try:
-        revocations.check(data.id, data.session_id, data.issued_at)
+        verification.revocations.check(data.id, data.session_id, data.issued_at)
     except TokenRevokedError:
         raise invalid_token() from None
     except RevocationStateUnknownError:
         raise revocation_state_unknown() from None
-    return apply_step_up(data, mfa_required_roles)
+    return apply_step_up(data, verification.mfa_required_roles)
 
 
-async def _personal_token_data(request: Request, token: str) -> TokenData:
+async def _personal_token_data(
+    request: Request, personal_tokens: PersonalTokenVerifier, token: str
+) -> TokenData:
     try:
-        data = await app_state(request).personal_tokens.verify(token)
+        data = await personal_tokens.verify(token)
     except InvalidTokenError:
         raise invalid_token() from None
     if is_account_path(request.url.path):

@@ -16,7 +16,7 @@ from notes_api.dependencies import DbSession, Throttle
 from notes_api.mfa import service
 from notes_api.mfa.schemas import CodeRequest, RecoveryCodes, TotpEnrollment
 from notes_api.request_context import CurrentActor
-from notes_api.sessions.exceptions import LoginThrottledError
+from notes_api.throttling.exceptions import LoginThrottledError
 from notes_api.validation import DatabaseId
 
 router = APIRouter(tags=["second factor"])

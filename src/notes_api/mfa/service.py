@@ -14,13 +14,14 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.clock import utcnow
 from notes_api.exceptions import ConflictError, DomainError
 from notes_api.mfa import totp
 from notes_api.mfa.models import MfaChallenge, RecoveryCode, TotpCredential
-from notes_api.sessions import throttle
-from notes_api.sessions.policies import ThrottlePolicy
+from notes_api.policies import ThrottlePolicy
+from notes_api.throttling import throttle
 from notes_api.users.service import get_user
 
 

@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.audit.service import COMMAND_LINE
+from notes_api.actor import COMMAND_LINE
 from notes_api.auth.tokens import TokenData, split_roles
 from notes_api.command_line import fail, first_error, load_settings, run_with_session
 from notes_api.personal_tokens import service

@@ -15,7 +15,8 @@ from http import HTTPStatus
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.auth.personal_tokens import (
     hash_personal_token,
     is_well_formed,

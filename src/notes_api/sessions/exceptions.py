@@ -1,6 +1,6 @@
 """The token endpoint's errors: what its use cases raise, and the one RFC 6749 error.
 
-Services raise `InvalidGrantError` / `LoginThrottledError`; the router turns
+Services raise `InvalidGrantError` (and the throttle `LoginThrottledError`); the router turns
 them, and every other refusal of a token request, into an `OAuthError`: the
 only way an RFC 6749 section 5.2 answer is produced. `exception_handlers`
 renders it, for requests too malformed to reach the router as well.
@@ -9,6 +9,8 @@ renders it, for requests too malformed to reach the router as well.
 from __future__ import annotations
 
 from typing import Literal
+
+from notes_api.throttling.exceptions import AttemptSettledError
 
 OAuthErrorCode = Literal[
     "invalid_request",
@@ -20,7 +22,7 @@ OAuthErrorCode = Literal[
 ]
 
 
-class InvalidGrantError(Exception):
+class InvalidGrantError(AttemptSettledError):
     """RFC 6749 `invalid_grant`: wrong credentials, or an unusable refresh token."""
 
 
@@ -31,12 +33,6 @@ class MfaRequiredError(Exception):
     def __init__(self, mfa_token: str) -> None:
         super().__init__("a second factor is required")
         self.mfa_token = mfa_token
-
-
-class LoginThrottledError(Exception):
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"retry after {retry_after_seconds} s")
-        self.retry_after_seconds = retry_after_seconds
 
 
 class OAuthError(Exception):

@@ -20,10 +20,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.clock import as_utc, utcnow
-from notes_api.sessions.exceptions import LoginThrottledError
-from notes_api.sessions.models import LoginAttempt
-from notes_api.sessions.policies import ThrottlePolicy
-from notes_api.sessions.throttle import address_key
+from notes_api.policies import ThrottlePolicy
+from notes_api.throttling.exceptions import LoginThrottledError
+from notes_api.throttling.models import LoginAttempt
+from notes_api.throttling.throttle import address_key
 
 REFRESH_MARKER = "#refresh"
 """Stored in place of a username: usernames are lower-case slugs, never this."""

@@ -11,15 +11,9 @@ from notes_api.auth.authorize import authenticated
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
-from notes_api.mfa import login as mfa_login
 from notes_api.request_context import client_ip
-from notes_api.sessions import refresh_throttle, service
-from notes_api.sessions.exceptions import (
-    InvalidGrantError,
-    LoginThrottledError,
-    MfaRequiredError,
-    OAuthError,
-)
+from notes_api.sessions import refresh_throttle, second_factor, service
+from notes_api.sessions.exceptions import InvalidGrantError, MfaRequiredError, OAuthError
 from notes_api.sessions.schemas import (
     NO_STORE,
     Identity,
@@ -29,6 +23,7 @@ from notes_api.sessions.schemas import (
 )
 from notes_api.sessions.service import TokenPair
 from notes_api.sessions.session_store import ClientInfo
+from notes_api.throttling.exceptions import LoginThrottledError
 
 router = APIRouter(tags=["auth"])
 
@@ -37,7 +32,7 @@ TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
 
 FormField = Annotated[str | None, Form()]
 
-MFA_GRANTS: dict[str, mfa_login.Method] = {
+MFA_GRANTS: dict[str, second_factor.Method] = {
     "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
     "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
 }
@@ -134,7 +129,7 @@ async def issue_token(
             field = "otp" if method == "otp" else "recovery_code"
             raise OAuthError("invalid_request", f"mfa_token and {field} are required")
         try:
-            user = await mfa_login.complete_login(
+            user = await second_factor.complete_login(
                 db, mfa_token, method, code, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
@@ -149,7 +144,7 @@ async def issue_token(
         client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
         try:
             pair = await service.open_session(
-                db, verified, codec, policy, client, amr=mfa_login.SECOND_FACTOR_METHODS
+                db, verified, codec, policy, client, amr=second_factor.SECOND_FACTOR_METHODS
             )
         except InvalidGrantError:  # the password changed or the user was disabled meanwhile
             raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None

@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
 from notes_api.auth.tokens import (
     AccessTokenCodec,
@@ -28,12 +29,11 @@ from notes_api.auth.tokens import (
     new_refresh_token,
 )
 from notes_api.clock import as_utc, utcnow
-from notes_api.mfa import login as mfa_login
 from notes_api.mfa import service as mfa_service
-from notes_api.sessions import throttle
+from notes_api.policies import RefreshPolicy, ThrottlePolicy
+from notes_api.sessions import second_factor
 from notes_api.sessions.exceptions import InvalidGrantError
 from notes_api.sessions.models import RefreshToken
-from notes_api.sessions.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions.session_store import (
     ClientInfo,
     EndCause,
@@ -43,6 +43,7 @@ from notes_api.sessions.session_store import (
     lock_user,
     start_session,
 )
+from notes_api.throttling import throttle
 from notes_api.users.models import Role, User, user_roles
 from notes_api.users.service import find_user_by_username
 from notes_api.validation import is_username, storable_username
@@ -98,7 +99,7 @@ async def authenticate(
         verified_hash = user.hashed_password
         if has_totp:
             actor = Actor(id=user.id, client_ip=client_ip)
-            await mfa_login.second_factor_due(db, attempt, user, verified_hash, actor)
+            await second_factor.second_factor_due(db, attempt, user, verified_hash, actor)
         if upgraded_hash is not None:
             user.hashed_password = upgraded_hash  # written when the session is
         await throttle.clear(db, username, client_ip, attempt)

@@ -24,7 +24,8 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import keyed_locks
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.clock import as_utc, utcnow
 from notes_api.config import Settings
 from notes_api.exceptions import ConflictError

@@ -19,14 +19,15 @@ from typing import Literal, NoReturn
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notes_api.audit.service import Actor, AuditAction, record
+from notes_api.actor import Actor
+from notes_api.audit.service import AuditAction, record
 from notes_api.clock import utcnow
 from notes_api.exceptions import NotFoundError
 from notes_api.mfa import service
 from notes_api.mfa.models import MfaChallenge
-from notes_api.sessions import throttle
+from notes_api.policies import ThrottlePolicy
 from notes_api.sessions.exceptions import InvalidGrantError, MfaRequiredError
-from notes_api.sessions.policies import ThrottlePolicy
+from notes_api.throttling import throttle
 from notes_api.users.models import User
 from notes_api.users.service import get_user
 

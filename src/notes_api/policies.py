@@ -1,4 +1,5 @@
-"""The token endpoint's settings, as `create_app` derives them from `Settings`."""
+"""The token endpoint's limits (refresh lifetimes, login throttling), as `create_app` derives
+them from `Settings`: read by the login, the second factor and the account routes alike."""
 
 from __future__ import annotations
 

@@ -36,9 +36,9 @@ from notes_api import keyed_locks
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.clock import as_utc, utcnow
 from notes_api.ip_addresses import address_bucket
-from notes_api.sessions.exceptions import InvalidGrantError, LoginThrottledError
-from notes_api.sessions.models import LoginAttempt
-from notes_api.sessions.policies import ThrottlePolicy
+from notes_api.policies import ThrottlePolicy
+from notes_api.throttling.exceptions import AttemptSettledError, LoginThrottledError
+from notes_api.throttling.models import LoginAttempt
 from notes_api.validation import storable_username
 
 FIRST_DELAY = timedelta(seconds=30)
@@ -182,7 +182,7 @@ async def settled(db: AsyncSession, attempt_id: int) -> AsyncIterator[None]:
     """
     try:
         yield
-    except InvalidGrantError:
+    except AttemptSettledError:
         raise
     except HashingBusyError:
         with anyio.CancelScope(shield=True):

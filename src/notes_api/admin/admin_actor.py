@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from notes_api.audit.service import Actor
+from notes_api.actor import Actor
 from notes_api.auth.authorize import forbidden
 from notes_api.auth.dependencies import CurrentToken, invalid_token
 from notes_api.auth.roles import BuiltinRole

@@ -1,0 +1,1 @@
+"""User and role administration (role `admin`)."""

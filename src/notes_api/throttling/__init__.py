@@ -1,0 +1,1 @@
+"""Login throttling: failed attempts counted per (username, address) and per address."""
