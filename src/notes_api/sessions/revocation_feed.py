@@ -140,7 +140,10 @@ class PostgresRevocationFeed:
         self.loaded.set()
 
     async def _follow(self, connection: psycopg.AsyncConnection[object]) -> None:
-        """Ping, apply what arrives for `PING_SECONDS`, and again, until the connection fails."""
+        """Ping, apply what arrives for `PING_SECONDS`, and again, until the connection fails.
+
+        Notices that arrive while the ping's query runs are not lost: psycopg keeps them and
+        `notifies()` plays them back first (psycopg 3.2.4, hence the lower bound)."""
         sent: dict[str, float] = {}
         last_echo = next_prune = time.monotonic()
         while True:
