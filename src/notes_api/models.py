@@ -7,7 +7,7 @@ from notes_api.mail.models import OutboxMail
 from notes_api.mfa.models import MfaChallenge, RecoveryCode, TotpCredential
 from notes_api.notes.models import Note
 from notes_api.personal_tokens.models import PersonalAccessToken
-from notes_api.sessions.models import RefreshToken
+from notes_api.sessions.models import RefreshToken, UserDeletion
 from notes_api.sessions.session_model import LoginSession
 from notes_api.throttling.models import LoginAttempt
 from notes_api.users.models import Role, User, user_roles
@@ -30,5 +30,6 @@ __all__ = [
     "SignupAttempt",
     "TotpCredential",
     "User",
+    "UserDeletion",
     "user_roles",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from notes_api.config import Settings
+from notes_api.main import create_app
 from tests.conftest import MakeUser, bearer, login, refresh
 from tests.sessions.waiting import eventually
 
@@ -78,6 +80,30 @@ def test_disabling_a_user_in_plain_sql_refuses_their_access_tokens(
     with db_engine.begin() as connection:
         connection.execute(text("UPDATE users SET disabled = true WHERE id = :id"), {"id": user.id})
     assert eventually(lambda: refused(client, tokens["access_token"]))
+
+
+def test_a_user_deleted_in_plain_sql_has_their_access_tokens_refused(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Deleting the user deletes their role rows too: their tokens go like a role taken."""
+    user = make_user(roles=["admin", "user"])
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
+    assert eventually(lambda: refused(client, tokens["access_token"], "/users"))
+
+
+def test_a_worker_started_after_a_user_was_deleted_refuses_their_tokens(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, settings: Settings
+) -> None:
+    """The deletion outlives the user's row: a worker loading the revocation set later
+    (a restart, a new instance) knows of it too."""
+    user = make_user(roles=["admin", "user"])
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
+    with TestClient(create_app(settings)) as later_worker:
+        assert refused(later_worker, tokens["access_token"], "/users")
 
 
 def test_a_role_row_deleted_in_plain_sql_refuses_older_tokens_and_refresh_brings_new_roles(

@@ -1,4 +1,5 @@
-"""Refresh tokens, stored only as SHA-256 hashes, grouped into families by login."""
+"""Refresh tokens, stored only as SHA-256 hashes, grouped into families by login; and the
+cut-offs of deleted users, which outlive their rows."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """Set when the token is rotated; presenting it again is reuse."""
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserDeletion(Base):
+    """A deleted user's cut-off: their access tokens are refused like those of a user whose
+    roles were taken away. Written by a database trigger on `users`, so a `DELETE` typed in
+    SQL counts too; kept after the user's row is gone, for workers that load the revocation
+    set later. Never pruned: one small row per deleted user."""
+
+    __tablename__ = "user_deletions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int]
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

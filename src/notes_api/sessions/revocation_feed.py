@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from notes_api.auth.revocation_cache import RevocationCache
 from notes_api.clock import as_utc, utcnow
 from notes_api.database import database_urls
+from notes_api.sessions.models import UserDeletion
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
 
@@ -71,7 +72,9 @@ SNAPSHOT_SESSIONS = (
 )
 SNAPSHOT_CUT_OFFS = (
     "SELECT id, extract(epoch FROM tokens_valid_after)::float8 FROM users"
-    " WHERE tokens_valid_after > now() - make_interval(secs => %s)"
+    " WHERE tokens_valid_after > now() - make_interval(secs => %(window)s)"
+    " UNION ALL SELECT user_id, extract(epoch FROM deleted_at)::float8 FROM user_deletions"
+    " WHERE deleted_at > now() - make_interval(secs => %(window)s)"
 )
 
 
@@ -134,7 +137,9 @@ class PostgresRevocationFeed:
         as_of = time.monotonic()
         window = self.cache.window_seconds
         ended = await (await connection.execute(SNAPSHOT_SESSIONS, (window,))).fetchall()
-        cut_offs = await (await connection.execute(SNAPSHOT_CUT_OFFS, (window,))).fetchall()
+        cut_offs = await (
+            await connection.execute(SNAPSHOT_CUT_OFFS, {"window": window})
+        ).fetchall()
         self.cache.merge(ended, cut_offs)  # type: ignore[arg-type]
         self.cache.confirm(as_of)
         self.loaded.set()
@@ -224,7 +229,13 @@ class SqliteRevocationFeed:
                 )
             )
             cut_offs = await connection.execute(
-                select(User.id, User.tokens_valid_after).where(User.tokens_valid_after >= since)
+                select(User.id, User.tokens_valid_after)
+                .where(User.tokens_valid_after >= since)
+                .union_all(
+                    select(UserDeletion.user_id, UserDeletion.deleted_at).where(
+                        UserDeletion.deleted_at >= since
+                    )
+                )
             )
             self.cache.merge(
                 ((sid, as_utc(at).timestamp()) for sid, at in ended if at),

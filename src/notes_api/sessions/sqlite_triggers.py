@@ -1,7 +1,8 @@
 """The SQLite half of the revocation triggers, kept by migrations/env.py, not by a revision.
 
-A role row deleted or a user disabled must set `users.tokens_valid_after`
-however the change is made, plain SQL included, so it is done by triggers.
+A role row deleted or a user disabled must set `users.tokens_valid_after`, and
+a user deleted must leave a row in `user_deletions`, however the change is
+made, plain SQL included, so it is done by triggers.
 On SQLite, Alembic's batch mode rebuilds a table by creating a copy, dropping
 the original and renaming the copy; a trigger that names `users` makes that
 rename fail, and the triggers on the dropped table vanish with it. So the
@@ -32,7 +33,16 @@ TRIGGERS = {
             WHERE id = NEW.id;
         END
     """,
+    "users_deleted_cut_off_tokens": """
+        CREATE TRIGGER IF NOT EXISTS users_deleted_cut_off_tokens
+        AFTER DELETE ON users FOR EACH ROW BEGIN
+            INSERT INTO user_deletions (user_id, deleted_at)
+            VALUES (OLD.id, strftime('%Y-%m-%d %H:%M:%f000', 'now'));
+        END
+    """,
 }
+NEEDS_TABLE = {"users_deleted_cut_off_tokens": "user_deletions"}
+"""Triggers that write to a table of a later revision than 0006_sessions."""
 
 
 def drop_sqlite_triggers(connection: Connection) -> None:
@@ -41,10 +51,12 @@ def drop_sqlite_triggers(connection: Connection) -> None:
 
 
 def install_sqlite_triggers(connection: Connection) -> None:
-    """Install the triggers if the schema has `users.tokens_valid_after` (revision
-    0006_sessions or later); below that revision there is nothing for them to set."""
+    """Install the triggers the schema has what for: `users.tokens_valid_after` (revision
+    0006_sessions or later) and `user_deletions` (0012_user_deletions or later)."""
     columns = {row[1] for row in connection.execute(text("PRAGMA table_info(users)"))}
     if "tokens_valid_after" not in columns:
         return
-    for statement in TRIGGERS.values():
-        connection.exec_driver_sql(statement)
+    tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master"))}
+    for name, statement in TRIGGERS.items():
+        if NEEDS_TABLE.get(name, "users") in tables:
+            connection.exec_driver_sql(statement)
