@@ -7,9 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
 from notes_api.audit.models import AuditEvent
+from notes_api.main import create_app
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
-from tests.conftest import MakeUser, bearer, login, refresh
+from tests.conftest import MakeUser, bearer, login, make_settings, refresh
 
 
 def claims(access_token: str) -> dict[str, object]:
@@ -158,3 +159,19 @@ def test_deleting_a_user_with_roles_and_sessions_still_works_in_plain_sql(
     with db_engine.connect() as connection:
         left = connection.scalar(select(LoginSession.id).where(LoginSession.user_id == user.id))
     assert left is None
+
+
+def test_an_access_token_expires_with_its_session_if_that_comes_first(
+    make_user: MakeUser, database_url: str
+) -> None:
+    """A session that ends by expiry leaves no access token working past its end."""
+    settings = make_settings(
+        database_url, access_token_expire_minutes=15, refresh_family_lifetime_minutes=1
+    )
+    with TestClient(create_app(settings)) as client:
+        tokens = login(client, make_user().username)
+    payload = claims(tokens["access_token"])
+    assert isinstance(payload["exp"], int)
+    assert isinstance(payload["iat"], float)
+    assert payload["exp"] - payload["iat"] <= 60
+    assert int(tokens["expires_in"]) <= 60

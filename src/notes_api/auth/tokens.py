@@ -90,17 +90,21 @@ class AccessTokenCodec:
         session_id: str,
         amr: list[str],
         issued_at: datetime | None = None,
+        session_expires_at: datetime | None = None,
     ) -> str:
         """`issued_at` defaults to now; the token endpoint passes the time it started, before
-        it read the roles, so that `iat` is never later than the roles it carries."""
+        it read the roles, so that `iat` is never later than the roles it carries. The token
+        expires with its session if that comes first: an expired session, like any other
+        that ended, leaves no access token working."""
         now = issued_at or datetime.now(UTC)
+        expires_at = self.expiry(now, session_expires_at)
         claims = {
             "sub": username,
             "id": user_id,
             "roles": join_roles(roles),
             "type": ACCESS_TOKEN_TYPE,
             "iat": round(now.timestamp(), 3),
-            "exp": now + self.lifetime,
+            "exp": expires_at,
             "sid": session_id,
             "amr": list(amr),
             "jti": uuid.uuid4().hex,
@@ -113,6 +117,10 @@ class AccessTokenCodec:
                 claims, ring.private_key, algorithm=self.algorithm, headers={"kid": ring.kid}
             )
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
+
+    def expiry(self, issued_at: datetime, session_expires_at: datetime | None = None) -> datetime:
+        expires_at = issued_at + self.lifetime
+        return expires_at if session_expires_at is None else min(expires_at, session_expires_at)
 
     def decode(self, token: str) -> TokenData:
         if len(token) > MAX_ACCESS_TOKEN_LENGTH:

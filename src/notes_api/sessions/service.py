@@ -144,12 +144,7 @@ async def open_session(
         await db.rollback()
         raise InvalidGrantError
     session = await start_session(
-        db,
-        user.id,
-        amr=amr,
-        expires_at=now + policy.family_lifetime,
-        client=client,
-        now=now,
+        db, user.id, amr=amr, expires_at=now + policy.family_lifetime, client=client, now=now
     )
     live = LiveSession(id=session.id, sid=session.sid, amr=list(amr), expires_at=session.expires_at)
     return await _issue(db, user.id, user.username, codec, policy, live, new_family_id(), now)
@@ -293,9 +288,10 @@ async def _issue(
         session_id=session.sid,
         amr=session.amr,
         issued_at=now,
+        session_expires_at=family_expires_at,
     )
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
-        expires_in=int(codec.lifetime.total_seconds()),
+        expires_in=int((codec.expiry(now, family_expires_at) - now).total_seconds()),
     )
