@@ -138,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(observability.AccessLogMiddleware, tracing_on=tracer_provider is not None)
     if tracer_provider is not None:  # outside even that, so the log line has the span's ids
         tracing.instrument(app, state.engine, tracer_provider)
+        if state.mail_sender is not None:
+            state.mail_sender.untraced = tracing.untraced
     guard_and_document_routes(app.routes)
     instrumentation.remember_mounts(app.routes)
     return app

@@ -17,9 +17,10 @@ full new spans are dropped. No request ever waits for the collector.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -126,6 +127,15 @@ def instrument(app: FastAPI, engine: AsyncEngine, provider: TracerProvider) -> N
     )
     usage = no_metrics.get_meter("notes_api").create_up_down_counter("db.client.connections.usage")
     EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """No spans for what runs inside (background polls), even with tracing on."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
 
 
 def span_ids_from_context() -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import smtplib
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -70,6 +71,9 @@ class MailSender:
         self.renderers = dict(renderers)
         self._runs: dict[asyncio.AbstractEventLoop, _Run] = {}
         """One run per event loop: a server process has one; test clients of one app, several."""
+        self.untraced: Callable[[], AbstractContextManager[object]] = nullcontext
+        """Set by `create_app` when tracing is on: the outbox polls, once a second in every
+        process and nearly always finding nothing, would otherwise fill the traces."""
 
     def wake(self) -> None:
         """Look at the outbox now (called after a request committed a mail)."""
@@ -111,8 +115,9 @@ class MailSender:
 
     async def send_due(self, run: _Run | None = None) -> bool:
         """Send one batch of due mails; True if there was any (there may be more)."""
-        async with self.session_factory() as db:
-            claimed = await outbox.claim_due(db, BATCH)
+        with self.untraced():
+            async with self.session_factory() as db:
+                claimed = await outbox.claim_due(db, BATCH)
         for mail in claimed:
             # Stopping: the rest would wait for its claim to expire; released now instead.
             if run is not None and run.stopping:
