@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast
 
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
@@ -30,6 +30,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from notes_api.clock import as_utc
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -240,6 +243,10 @@ class Reader(Protocol):
 
     async def close(self) -> None: ...
 
+    def trace_with(self, tracer: Tracer) -> None:
+        """Spans for the statements it runs itself (tracing on); the engine's are traced
+        by the engine's instrumentation."""
+
 
 class EngineReader:
     """`Reader` through the SQLAlchemy engine: a pooled connection in autocommit, held for
@@ -260,6 +267,9 @@ class EngineReader:
 
     async def close(self) -> None:
         """Nothing of its own to close: the engine is disposed by its owner."""
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """Nothing to do: its statements run on the engine, whose instrumentation traces them."""
 
 
 def _utc_if_datetime(value: object) -> object:

@@ -16,6 +16,10 @@ One killed between that check and the query is caught by the query failing on
 it, and the read runs once more on a new connection. A failure on a fresh
 connection is an outage: it is raised as SQLAlchemy's `OperationalError`, like
 every other database failure, and answered 503.
+
+With tracing on (`trace_with`), each statement run gets a CLIENT span like the
+ones the engine's SQLAlchemy instrumentation makes: `SELECT <database>`, with the
+statement's SQL (placeholders, never values) as `db.statement`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from sqlalchemy import Select
@@ -33,6 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notes_api.database import Columns, PoolGate, is_idle_and_open
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
@@ -40,6 +47,8 @@ Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 class _Query:
     statement: Select[*tuple[Any, ...]]  # kept alive: the cache is keyed by its id()
     sql: str
+    operation: str
+    """The SQL's first word, for span names."""
 
 
 class _Lost(Exception):
@@ -62,6 +71,19 @@ class DriverReader:
         self._idle: list[Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queries: dict[int, _Query] = {}
+        self._tracer: Tracer | None = None
+        url = engine.url
+        self._span_attributes: dict[str, str | int] = {
+            "db.system": "postgresql",
+            **({"db.name": url.database} if url.database else {}),
+            **({"db.user": url.username} if url.username else {}),
+            **({"net.peer.name": url.host} if url.host else {}),
+            **({"net.peer.port": url.port} if url.port else {}),
+        }
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """A CLIENT span per statement run, from now on."""
+        self._tracer = tracer
 
     async def all(
         self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
@@ -83,7 +105,8 @@ class DriverReader:
     def _compiled(self, statement: Select[*tuple[Any, ...]]) -> _Query:
         query = self._queries.get(id(statement))
         if query is None or query.statement is not statement:
-            query = _Query(statement, str(statement.compile(dialect=self.dialect)))
+            sql = str(statement.compile(dialect=self.dialect))
+            query = _Query(statement, sql, sql.split(maxsplit=1)[0])
             self._check_types(statement)
             self._queries[id(statement)] = query
         return query
@@ -108,8 +131,10 @@ class DriverReader:
         if connection is None:
             connection = await self._connect(query)
         try:
-            cursor = await connection.execute(query.sql, parameters, prepare=True)
-            rows = await cursor.fetchall()
+            if self._tracer is None:
+                rows = await _execute(connection, query, parameters)
+            else:
+                rows = await self._traced(self._tracer, connection, query, parameters)
         except psycopg.Error as error:
             if connection.broken or connection.closed:
                 await connection.close()
@@ -123,6 +148,29 @@ class DriverReader:
             raise
         self._idle.append(connection)
         return rows
+
+    async def _traced(
+        self,
+        tracer: Tracer,
+        connection: Connection,
+        query: _Query,
+        parameters: Mapping[str, Any] | None,
+    ) -> list[tuple[Any, ...]]:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        database = self._span_attributes.get("db.name")
+        with tracer.start_as_current_span(
+            f"{query.operation} {database}" if database else query.operation,
+            kind=SpanKind.CLIENT,
+            attributes={**self._span_attributes, "db.statement": query.sql},
+            record_exception=False,  # as the engine's spans: the status carries the error
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                return await _execute(connection, query, parameters)
+            except psycopg.Error as error:
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise
 
     def _take_idle(self) -> Connection | None:
         loop = asyncio.get_running_loop()
@@ -160,3 +208,10 @@ class DriverReader:
             hide_parameters=True,
             connection_invalidated=lost,
         )
+
+
+async def _execute(
+    connection: Connection, query: _Query, parameters: Mapping[str, Any] | None
+) -> list[tuple[Any, ...]]:
+    cursor = await connection.execute(query.sql, parameters, prepare=True)
+    return await cursor.fetchall()

@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: it times, counts and logs every answer, other middlewares' too.
     app.add_middleware(observability.AccessLogMiddleware, tracing_on=tracer_provider is not None)
     if tracer_provider is not None:  # outside even that, so the log line has the span's ids
-        tracing.instrument(app, state.engine, tracer_provider)
+        tracing.instrument(app, state.engine, state.reader, tracer_provider)
     guard_and_document_routes(app.routes)
     instrumentation.remember_mounts(app.routes)
     return app
