@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import NoReturn
 
 from sqlalchemy import select, update
@@ -45,7 +46,6 @@ from notes_api.sessions.session_store import (
 )
 from notes_api.throttling import throttle
 from notes_api.users.models import Role, User, user_roles
-from notes_api.users.service import find_user_by_username
 from notes_api.validation import is_username, storable_username
 
 PASSWORD_METHODS = ("pwd",)
@@ -83,11 +83,10 @@ async def authenticate(
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing,
     one that finds the hashing queue full `HashingBusyError`.
     """
-    attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
+    attempt, (user, has_totp) = await throttle.reserve_attempt_reading(
+        db, throttle_policy, username, client_ip, partial(_login_user, username=username)
+    )
     async with throttle.settled(db, attempt):
-        user = await find_user_by_username(db, username) if is_username(username) else None
-        has_totp = user is not None and await mfa_service.totp_secret(db, user.id) is not None
-        await db.commit()  # ends the read; the loaded user and roles stay usable
         if user is None:
             await in_hashing_thread(burn_verification, password)
             await _login_failed(db, attempt, username, Actor(id=None, client_ip=client_ip))
@@ -110,6 +109,25 @@ async def authenticate(
         target=user.username,
     )
     return VerifiedUser(user=user, verified_hash=verified_hash)
+
+
+async def _login_user(db: AsyncSession, *, username: str) -> tuple[User | None, bool]:
+    """The user of `username` and whether a second factor is due, in one statement (read
+    in the throttle's reservation transaction). The roles are not loaded: the session
+    reads them under the user's lock."""
+    if not is_username(username):
+        return None, False
+    row = (
+        await db.execute(
+            select(User, mfa_service.has_active_totp(User.id)).where(
+                User.username == username.lower()
+            )
+        )
+    ).first()
+    if row is None:
+        return None, False
+    user, has_totp = row
+    return user, bool(has_totp)
 
 
 async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Actor) -> NoReturn:
