@@ -75,7 +75,7 @@ test: $(VENV)/.installed-dev debian-tools
 # Mutation testing of the security-critical modules, on SQLite (see docs/testing.md). Each
 # mutant runs only the tests that executed the function it changes. Not part of CI's budget.
 MUTATE_MODULES ?= notes_api.auth.tokens* notes_api.auth.authorize* notes_api.auth.dependencies* \
-	notes_api.auth.revocation_cache* notes_api.sessions.service* notes_api.sessions.session_store* \
+	notes_api.auth.revocation_cache* notes_api.sessions.service* notes_api.sessions.issuing* notes_api.sessions.session_store* \
 	notes_api.throttling.throttle* notes_api.notes.service* notes_api.admin.service* \
 	notes_api.admin.router* notes_api.admin.admin_actor*
 $(VENV)/.installed-mutate: uv.lock pyproject.toml | $(UV)

@@ -1,12 +1,15 @@
 """A/B: notes-api at a git revision against the working tree, side by side in one run.
 
     python -m bench.ab --base HEAD~1 --shape notes --shape me
+    python -m bench.ab --base main --shape notes --shape notes100 --shape note --reference
 
 The base revision's `src/` is exported to a temporary directory and put first
 on PYTHONPATH for one server; the other runs the working tree. Both serve the
 same freshly seeded database; the shapes take turns round by round, and the
 medians and the ratio (working tree over base) are printed. This is how each
-change to src/ was measured before it was committed.
+change to src/ was measured before it was committed. With `--reference`, the
+reference app (bench/reference.py) takes its turn in every round of the
+shapes it serves (the listings and one note), and the ratios to it are printed.
 """
 
 from __future__ import annotations
@@ -26,10 +29,29 @@ from pathlib import Path
 
 from bench import report, seed, servers
 from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
-from bench.run import DEFAULT_DATABASE_URL, login, login_form, median_of
+from bench.run import (
+    DEFAULT_DATABASE_URL,
+    login,
+    logins_target,
+    median_of,
+    one_pair_login_target,
+)
 
-SHAPES = ("healthz", "me", "notes", "note", "login", "create", "notes-with-logins")
-"""`notes-with-logins`: GET /notes at 8 connections while 8 logins are in flight."""
+SHAPES = (
+    "healthz",
+    "me",
+    "notes",
+    "notes100",
+    "note",
+    "login",
+    "login-one-pair",
+    "create",
+    "notes-with-logins",
+)
+"""`notes`: GET /notes?limit=20, `notes100`: limit=100, `note`: GET /notes/{id};
+`login`: eight users in turn; `login-one-pair`: one user from one address;
+`notes-with-logins`: GET /notes at 8 connections while 8 logins are in flight."""
+REFERENCE_SHAPES = ("notes", "notes100", "note")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -43,6 +65,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="the reference app too, for " + ", ".join(REFERENCE_SHAPES),
+    )
     return parser.parse_args(argv)
 
 
@@ -69,13 +96,16 @@ def targets(base_url: str, name: str) -> Target:
         return Target("GET", "/identify/me", note)
     if name in ("notes", "notes-with-logins"):
         return Target("GET", "/notes?limit=20", note)
+    if name == "notes100":
+        return Target("GET", "/notes?limit=100", note)
     if name == "note":
-        return Target("GET", "/notes/2", note)
+        return Target("GET", "/notes/2", note)  # the reader's (seed: even ids)
     if name == "create":
         body = '{"title": "ab note", "body": "ab"}'
         return Target("POST", "/notes", {**note, "Content-Type": "application/json"}, body)
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    return Target("POST", "/token", form, login_form("login"))
+    if name == "login-one-pair":
+        return one_pair_login_target()
+    return logins_target()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -90,14 +120,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         base_env = {"PYTHONPATH": str(src)}
         base = stack.enter_context(servers.notes_api(url, extra_env=base_env))
         head = stack.enter_context(servers.notes_api(url))
+        ref = stack.enter_context(servers.reference(url)) if args.reference else None
         for shape in shapes:
-            runs: dict[str, list[LoadResult]] = {"base": [], "head": []}
             pair = {"base": (base, targets(base.base_url, shape))}
             pair["head"] = (head, targets(head.base_url, shape))
-            connections = 8 if shape in ("login", "notes-with-logins") else args.connections
+            if ref is not None and shape in REFERENCE_SHAPES:
+                # The reference checks tokens with the same key: the head's token will do.
+                pair["ref"] = (ref, pair["head"][1])
+            runs: dict[str, list[LoadResult]] = {name: [] for name in pair}
+            logins = ("login", "login-one-pair", "notes-with-logins")
+            connections = 8 if shape in logins else args.connections
             for server, target in pair.values():  # warm up
                 run_load(tool, server.base_url, target, connections, 1)
-            cpu: dict[str, list[float]] = {"base": [], "head": []}
+            cpu: dict[str, list[float]] = {name: [] for name in pair}
             for _ in range(args.rounds):
                 for name, (server, target) in pair.items():
                     before = server.cpu_seconds()
@@ -123,6 +158,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"p99 x{h['p99_ms'] / b['p99_ms']:.2f}, CPU/req x{ch / cb:.2f}"
                 f" (errors {b['errors']}/{h['errors']}, base {args.base})"
             )
+            if "ref" in runs:
+                r, cr = median_of(runs["ref"]), statistics.median(cpu["ref"])
+                print(
+                    f"{shape}: reference {r['rps']:.1f} req/s p50 {r['p50_ms']:.2f} "
+                    f"p99 {r['p99_ms']:.2f} CPU {cr:.3f} ms/req (errors {r['errors']}) | "
+                    f"base/reference x{b['rps'] / r['rps']:.2f}, "
+                    f"working tree/reference x{h['rps'] / r['rps']:.2f} req/s, "
+                    f"CPU/req x{ch / cr:.2f}"
+                )
 
 
 if __name__ == "__main__":

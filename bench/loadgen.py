@@ -38,6 +38,12 @@ class Target:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    more_bodies: tuple[str, ...] = ()
+    """Bodies taken in turn with `body` (e.g. logins of several users)."""
+
+    @property
+    def bodies(self) -> tuple[str, ...]:
+        return (self.body, *self.more_bodies)
 
 
 @dataclass
@@ -85,6 +91,7 @@ wrk.method = {_lua_string(target.method)}
 wrk.path = {_lua_string(target.path)}
 wrk.body = {_lua_string(target.body)}
 {headers}
+{_lua_bodies(target)}
 done = function(summary, latency, requests)
   local e = summary.errors
   local f = io.open({_lua_string(str(out))}, "w")
@@ -96,6 +103,19 @@ done = function(summary, latency, requests)
   f:close()
 end
 """
+
+
+def _lua_bodies(target: Target) -> str:
+    """A `request` function taking the bodies in turn, when there is more than one."""
+    if not target.more_bodies:
+        return ""
+    bodies = ", ".join(_lua_string(body) for body in target.bodies)
+    return f"""bodies = {{{bodies}}}
+turn = 0
+request = function()
+  turn = turn % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[turn])
+end"""
 
 
 class LoadRun:
@@ -255,15 +275,18 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
 async def _drive(base_url: str, target: Target, connections: int, duration: float) -> LoadResult:
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
-    body = target.body.encode()
+    bodies = [body.encode() for body in target.bodies]
+    turn = 0
     latencies: list[float] = []
     errors: dict[str, int] = {}
     deadline = time.perf_counter() + duration
 
     async def worker() -> None:
         connection = HttpConnection(host, port)
+        nonlocal turn
         while time.perf_counter() < deadline:
             started = time.perf_counter()
+            body, turn = bodies[turn % len(bodies)], turn + 1
             try:
                 status, _ = await connection.request(
                     target.method, target.path, target.headers, body

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import seed, servers
 from bench.loadgen import Target, choose_tool, run_load
-from bench.run import DEFAULT_DATABASE_URL, login, login_form
+from bench.run import DEFAULT_DATABASE_URL, login, logins_target
 
 SHAPES = ("healthz", "me", "notes", "reference", "login")
 EVENT_LOOP_FRAME = "Runner.run"
@@ -121,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 server = stack.enter_context(servers.reference(url))
                 target = Target("GET", "/notes?limit=20", auth)
             else:
-                form = {"Content-Type": "application/x-www-form-urlencoded"}
-                target = Target("POST", "/token", form, login_form("login"))
+                target = logins_target()
             run_load(tool, server.base_url, target, args.connections, 1)  # warm up
             text = f"== {shape} ==\n{profile(server, target, tool, args)}"
             print(text, flush=True)

@@ -1,4 +1,4 @@
-"""The reference for `GET /notes?limit=20`: the same work in the fastest shape we know.
+"""The reference for `GET /notes` and `GET /notes/{id}`: the same work in the fastest shape we know.
 
 Same JWT check (the service's `AccessTokenCodec`, settings and role rule), the
 same query as plain SQL on a psycopg async pool (autocommit: one round trip,
@@ -36,6 +36,10 @@ LIST_SQL = (
 LIST_BEFORE_SQL = (
     "SELECT id, owner_id, title, body, source, created_at, updated_at FROM notes "
     "WHERE owner_id = %s AND id < %s ORDER BY id DESC LIMIT %s"
+)
+ONE_SQL = (
+    "SELECT id, owner_id, title, body, source, created_at, updated_at FROM notes "
+    "WHERE id = %s AND owner_id = %s"
 )
 FIELDS = ("id", "owner_id", "title", "body", "source", "created_at", "updated_at")
 
@@ -98,6 +102,16 @@ async def list_notes(
         items=[NoteRead.model_validate(dict(zip(FIELDS, row, strict=True))) for row in page.items],
         next_cursor=page.next_cursor,
     )
+
+
+@app.get("/notes/{note_id}", response_model=NoteRead)
+async def read_note(note_id: int, token: Annotated[TokenData, Depends(token_data)]) -> NoteRead:
+    async with pool.connection() as connection:
+        result = await connection.execute(ONE_SQL, (note_id, token.id))
+        row = await result.fetchone()
+    if row is None:
+        raise HTTPException(404, "Note not found")
+    return NoteRead.model_validate(dict(zip(FIELDS, row, strict=True)))
 
 
 @app.get("/healthz")

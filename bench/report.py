@@ -12,6 +12,10 @@ LABELS = {
     "identify_me": "GET /identify/me",
     "notes": "GET /notes?limit=20 (10k)",
     "reference": "reference GET /notes (10k)",
+    "notes_100": "GET /notes?limit=100 (10k)",
+    "reference_100": "reference GET /notes?limit=100",
+    "note": "GET /notes/{id} (10k)",
+    "reference_note": "reference GET /notes/{id}",
     "notes_deep": "GET /notes deep page (10k)",
     "notes_1m": "GET /notes?limit=20 (1M)",
     "notes_1m_deep": "GET /notes deep page (1M)",
@@ -56,6 +60,20 @@ def ratios(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         0.8,
         "req/s of GET /notes?limit=20 over the reference app",
     )
+    if "notes_100" in e and "reference_100" in e:
+        at_least(
+            "notes_100_vs_reference",
+            _ratio(e["notes_100"]["rps"], e["reference_100"]["rps"]),
+            0.8,
+            "req/s of GET /notes?limit=100 over the reference app",
+        )
+    if "note" in e and "reference_note" in e:
+        at_least(
+            "note_vs_reference",
+            _ratio(e["note"]["rps"], e["reference_note"]["rps"]),
+            0.8,
+            "req/s of GET /notes/{id} over the reference app",
+        )
     at_most(
         "notes_1m_vs_10k",
         _ratio(e["notes_1m"]["p50_ms"], e["notes"]["p50_ms"]),
@@ -91,6 +109,14 @@ def ratios(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "met": worst >= 0.8 * best and errors == 0,
         "what": "lowest over highest req/s of GET /notes across 1..256 connections",
         "errors": errors,
+    }
+    top = max(sweep, key=lambda level: level["connections"])
+    out["tail_at_top_concurrency"] = {
+        "ratio": _ratio(top["p99_ms"], top["p50_ms"]),
+        "target": "<= 2.5, 0 errors",
+        "met": top["p99_ms"] <= 2.5 * top["p50_ms"] and top["errors"] == 0,
+        "what": f"p99 over p50 of GET /notes at {top['connections']} connections (starvation)",
+        "errors": top["errors"],
     }
     reference = results.get("concurrency_reference")
     if reference:
@@ -137,7 +163,9 @@ def render(results: dict[str, Any]) -> str:
     if "create_note" in results:
         lines.append(_line("POST /notes", results["create_note"]))
     if "login" in results:
-        lines.append(_line("POST /token (login)", results["login"]))
+        lines.append(_line("POST /token (login, 8 users)", results["login"]))
+    if "login_one_pair" in results:
+        lines.append(_line("POST /token (1 user, 1 address)", results["login_one_pair"]))
     if "logins_in_flight" in results:
         logins = results["logins_in_flight"]
         lines.append(_line("GET /notes, no logins", logins["without"]))

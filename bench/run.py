@@ -104,6 +104,22 @@ def login_form(username: str) -> str:
     return urllib.parse.urlencode({"username": username, "password": seed.PASSWORD})
 
 
+LOGIN_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def logins_target() -> Target:
+    """POST /token for login00..login07 in turn: eight users, each its own throttling pair,
+    as logins arrive in life."""
+    forms = [login_form(f"login{i:02d}") for i in range(seed.LOGIN_USERS)]
+    return Target("POST", "/token", LOGIN_FORM_HEADERS, forms[0], tuple(forms[1:]))
+
+
+def one_pair_login_target() -> Target:
+    """POST /token for one user from one address, again and again: the throttle lets at
+    most as many of one pair run at once as failures are left, the others wait their turn."""
+    return Target("POST", "/token", LOGIN_FORM_HEADERS, login_form("login"))
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -223,11 +239,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         small_deep = encode_cursor(seed.deep_cursor_id(small_url, small_users.reader))
         large_deep = encode_cursor(seed.deep_cursor_id(large_url, large_users.reader))
         first = "/notes?limit=20"
+        one = "/notes/2"  # the reader's (seed: even ids)
         targets = {
             "healthz": (app.base_url, Target("GET", "/healthz")),
             "identify_me": (app.base_url, Target("GET", "/identify/me", reader.headers)),
             "notes": (app.base_url, Target("GET", first, reader.headers)),
             "reference": (ref.base_url, Target("GET", first, reader.headers)),
+            "notes_100": (app.base_url, Target("GET", "/notes?limit=100", reader.headers)),
+            "reference_100": (ref.base_url, Target("GET", "/notes?limit=100", reader.headers)),
+            "note": (app.base_url, Target("GET", one, reader.headers)),
+            "reference_note": (ref.base_url, Target("GET", one, reader.headers)),
             "notes_deep": (
                 app.base_url,
                 Target("GET", f"{first}&cursor={small_deep}", reader.headers),
@@ -266,15 +287,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "one_thread": raw_argon2(1, d),
             "all_cores": raw_argon2(cpus, d),
         }
-        login_target = Target(
-            "POST",
-            "/token",
-            {"Content-Type": "application/x-www-form-urlencoded"},
-            login_form("login"),
-        )
+        login_target = logins_target()
         in_flight = args.logins_in_flight
         results["login"] = bench.load(
             app.base_url, login_target, in_flight, f"POST /token c={in_flight}"
+        ).as_dict()
+        results["login_one_pair"] = bench.load(
+            app.base_url, one_pair_login_target(), in_flight, f"POST /token 1 pair c={in_flight}"
         ).as_dict()
 
         print(f"GET /notes with and without {in_flight} logins in flight", file=sys.stderr)

@@ -6,10 +6,16 @@ the hash). Notes come from `INSERT ... SELECT generate_series(...)` in chunks,
 with a progress bar on stderr; half of them belong to the user the read
 benchmarks log in as, interleaved with the notes of 100 other users, so that
 user's pages walk the (owner_id, id) index among other owners' rows.
+
+Bodies are a user's, not a lab's: mixed lengths (half 200-800 characters,
+four in ten 800-2,000, one in ten 2,000-4,000; about 1,100 on average), cut at
+varying offsets from a text of varied words, so PostgreSQL stores and
+compresses them like prose rather than one repeated line.
 """
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,8 +29,39 @@ from notes_api.schema_migrations import upgrade_to_head
 
 PASSWORD = "bench password 0123456789"  # noqa: S105 - a throwaway account in the bench database
 OTHER_OWNERS = 100
+LOGIN_USERS = 8
 CHUNK = 50_000
 BODY = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. " * 3
+"""A short body, for the notes the benchmarks create."""
+_WORD_LIST = (
+    "the a of to and in is it that for on was with as at by this be from or have an they which "
+    "one you were all we her she there would their will when who him been has more if no out so "
+    "said what up its about than into them can only other new some could time these two may then "
+    "do first any my now such like our over man me even most made after also did many before must "
+    "through back years where much your way well down should because each just those people how "
+    "meeting budget draft review invoice garden recipe flight travel notes ideas project release"
+)
+_WORDS = _WORD_LIST.split()
+TEXT_LENGTH = 8_000
+BODY_LENGTH_SQL = """
+    CASE WHEN (g / 2) %% 10 < 5 THEN 200 + (g::bigint * 7919) %% 600
+         WHEN (g / 2) %% 10 < 9 THEN 800 + (g::bigint * 104729) %% 1200
+         ELSE 2000 + (g::bigint * 1299709) %% 2000 END
+"""
+"""The body length of note number `g`: mixed, as people's notes are."""
+
+
+def prose(length: int = TEXT_LENGTH, seed: int = 20) -> str:
+    """Words in a fixed pseudo-random order, in sentences: the text bodies are cut from."""
+    rng = random.Random(seed)
+    sentences: list[str] = []
+    size = 0
+    while size < length:
+        words = rng.choices(_WORDS, k=rng.randint(6, 18))
+        sentence = " ".join(words).capitalize() + rng.choice((".", ".", ".", "?", "!"))
+        sentences.append(sentence)
+        size += len(sentence) + 1
+    return " ".join(sentences)[:length]
 
 
 @dataclass
@@ -34,15 +71,18 @@ class BenchUsers:
     writer: int
     """Creates notes in POST /notes."""
     login: int
-    """Logs in again and again in the login benchmarks."""
+    """Logs in again and again in the login benchmarks (one user from one address)."""
     admin: int
     soak: list[int] = field(default_factory=list)
+    logins: list[int] = field(default_factory=list)
+    """login00..login07: the login benchmarks' users, taken in turn (a pair each)."""
     others: list[int] = field(default_factory=list)
 
     def usernames(self) -> dict[str, int]:
         names = {"reader": self.reader, "writer": self.writer, "login": self.login}
         names["benchadmin"] = self.admin
         names.update({f"soak{i:02d}": user_id for i, user_id in enumerate(self.soak)})
+        names.update({f"login{i:02d}": user_id for i, user_id in enumerate(self.logins)})
         return names
 
 
@@ -107,6 +147,7 @@ def prepare(url: str, soak_users: int = 16) -> BenchUsers:
             admin=add("benchadmin", ("admin", "user")),
         )
         users.soak = [add(f"soak{i:02d}") for i in range(soak_users)]
+        users.logins = [add(f"login{i:02d}") for i in range(LOGIN_USERS)]
         users.others = [add(f"other{i:03d}") for i in range(OTHER_OWNERS)]
     return users
 
@@ -133,15 +174,15 @@ def seed_notes(url: str, users: BenchUsers, total: int) -> None:
                 SELECT CASE WHEN g %% 2 = 0 THEN %(reader)s::int
                             ELSE (%(others)s::int[])[1 + (g / 2) %% %(n_others)s] END,
                        'note ' || g,
-                       %(body)s,
+                       substr(%(text)s::text, 1 + (g * 31) %% 3000, ({BODY_LENGTH_SQL})::int),
                        CASE WHEN g %% 10 = 0 THEN 'doc-' || (g %% 97) END
                 FROM generate_series(%(first)s::int, %(last)s::int) AS g
-                """,
+                """.replace("{BODY_LENGTH_SQL}", BODY_LENGTH_SQL),
                 {
                     "reader": users.reader,
                     "others": users.others,
                     "n_others": len(users.others),
-                    "body": BODY,
+                    "text": prose(),
                     "first": done + 1,
                     "last": upto,
                 },

@@ -8,13 +8,18 @@ maps whatever URL the user configured to the driver each side needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import select
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVarTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast
 
-from sqlalchemy import MetaData, Row, Select, event
+from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
+from sqlalchemy import MetaData, Select, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,7 +27,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+from notes_api.clock import as_utc
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -110,16 +120,41 @@ def create_app_engine(configured_url: str, *, pool_size: int = 20) -> AsyncEngin
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         urls.async_url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=10,
-        # A connection killed under the pool (database restart, pg_terminate_backend) is
-        # replaced at checkout, so the request that meets it still succeeds.
-        pool_pre_ping=True,
         hide_parameters=True,  # errors and logs never carry note bodies, emails or hashes
     )
+    # A connection killed under the pool (database restart, pg_terminate_backend) is
+    # replaced at checkout, so the request that meets it still succeeds; the check costs
+    # no round trip, where pool_pre_ping would send one before every transaction.
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def is_idle_and_open(connection: AsyncConnection[Any]) -> bool:
+    """Whether a pooled psycopg connection can take a query, decided without a round trip.
+
+    A connection at rest has nothing to read: the server speaks only when asked,
+    except to say goodbye. So a readable socket means it has closed the session
+    (a restart, `pg_terminate_backend`, an idle timeout, a cut network all leave a
+    FATAL message or an EOF behind), and one that is not idle is mid-something.
+    """
+    if connection.closed or connection.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)  # readable, hung up or in error: the server has let go
+
+
+def _refuse_closed_connection(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Pool checkout: a dead connection is refused, and the pool replaces it at once."""
+    if not is_idle_and_open(dbapi_connection.driver_connection):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -190,14 +225,32 @@ def pool_gate(engine: AsyncEngine) -> PoolGate:
     return PoolGate(size + max(overflow, 0))
 
 
-class Reader:
-    """Single SELECTs on a pooled connection in autocommit, held for the query alone.
+class Reader(Protocol):
+    """Single SELECTs for read endpoints whose work is one statement, outside any session.
 
-    Read endpoints whose work is one statement use this instead of a session:
-    no ORM session to build and close, no `yield` dependency (FastAPI wraps
-    those in an exit stack), and the connection goes back to the pool before
-    the response is serialized.
+    Rows come back as plain tuples in the statement's column order, timestamps
+    timezone-aware in UTC. Statements must be built once and reused: readers may
+    cache what they derive from one. On PostgreSQL this is `DriverReader`
+    (`driver_reads`); on SQLite, `EngineReader`.
     """
+
+    gate: PoolGate
+    """First come, first served admission: every read passes it."""
+
+    async def all(
+        self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
+    ) -> list[tuple[*Columns]]: ...
+
+    async def close(self) -> None: ...
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """Spans for the statements it runs itself (tracing on); the engine's are traced
+        by the engine's instrumentation."""
+
+
+class EngineReader:
+    """`Reader` through the SQLAlchemy engine: a pooled connection in autocommit, held for
+    the query alone (SQLite; no ORM session, no `yield` dependency)."""
 
     def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
         self.engine = autocommit_engine(engine)
@@ -205,7 +258,19 @@ class Reader:
 
     async def all(
         self, statement: Select[*Columns], parameters: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[*Columns]]:
+    ) -> list[tuple[*Columns]]:
         async with self.gate.admit(), self.engine.connect() as connection:
             result = await connection.execute(statement, parameters)
-            return result.all()
+            rows = result.all()
+        # SQLite hands back naive datetimes (stored as UTC): the same rows as PostgreSQL's.
+        return [cast(tuple[*Columns], tuple(map(_utc_if_datetime, row))) for row in rows]
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the engine is disposed by its owner."""
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """Nothing to do: its statements run on the engine, whose instrumentation traces them."""
+
+
+def _utc_if_datetime(value: object) -> object:
+    return as_utc(value) if isinstance(value, datetime) else value

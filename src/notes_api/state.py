@@ -20,12 +20,14 @@ from notes_api.auth.revocation_cache import RevocationCache, cache_window
 from notes_api.auth.tokens import AccessTokenCodec
 from notes_api.config import Settings
 from notes_api.database import (
+    EngineReader,
     PoolGate,
     Reader,
     create_app_engine,
     create_session_factory,
     pool_gate,
 )
+from notes_api.driver_reads import DriverReader
 from notes_api.instrumentation import Sampler
 from notes_api.mail.sender import MailSender
 from notes_api.policies import RefreshPolicy, ThrottlePolicy
@@ -53,15 +55,28 @@ class AppState(State):
 _provides_bearer_verification: type[BearerVerification] = AppState  # checked by mypy
 
 
+READ_POOL_SIZE = 10
+"""Connections of the PostgreSQL read path (its own, beside the engine's pool of 20):
+as many as the reference app uses; more only queue in PostgreSQL for the same two cores."""
+
+
+def build_reader(engine: AsyncEngine) -> Reader:
+    """Reads on psycopg itself on PostgreSQL, behind a gate of `READ_POOL_SIZE` permits;
+    through the engine on SQLite, whose gate admits everyone."""
+    if engine.dialect.name == "postgresql":
+        return DriverReader(engine, PoolGate(READ_POOL_SIZE))
+    return EngineReader(engine, pool_gate(engine))
+
+
 def build_state(settings: Settings) -> AppState:
     engine = create_app_engine(settings.database_url)
-    gate = pool_gate(engine)
+    reader = build_reader(engine)
     state = AppState()
     state.settings = settings
     state.engine = engine
     state.session_factory = create_session_factory(engine)
-    state.pool_gate = gate
-    state.reader = Reader(engine, gate)
+    state.pool_gate = reader.gate  # the gate the reads pass
+    state.reader = reader
     access_lifetime = timedelta(minutes=settings.access_token_expire_minutes)
     state.token_codec = AccessTokenCodec(
         key=signing_material(settings),
@@ -84,7 +99,7 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
-    state.sampler = Sampler(engine, gate)
+    state.sampler = Sampler(engine, reader.gate)
     state.mail_sender = None  # create_app sets it: mail renderers live in the domains
     state.mfa_required_roles = frozenset(settings.mfa_required_roles)
     return state

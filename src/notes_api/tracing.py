@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
 
+    from notes_api.database import Reader
+
 SERVICE_NAME = "notes-api"
 """`service.name` unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` name one."""
 TRACEPARENT = b"traceparent"
@@ -100,8 +102,8 @@ def _without_query(span: Any, scope: Scope) -> None:
         span.set_attribute("url.query", "")
 
 
-def instrument(app: FastAPI, engine: AsyncEngine, provider: TracerProvider) -> None:
-    """Spans for `app`'s requests and `engine`'s statements, sent through `provider`.
+def instrument(app: FastAPI, engine: AsyncEngine, reader: Reader, provider: TracerProvider) -> None:
+    """Spans for `app`'s requests, `engine`'s and `reader`'s statements, sent through `provider`.
 
     Per app and per engine rather than the instrumentors' global patching, so that
     tests can build apps with and without tracing in one process. The SQL spans
@@ -127,6 +129,7 @@ def instrument(app: FastAPI, engine: AsyncEngine, provider: TracerProvider) -> N
     )
     usage = no_metrics.get_meter("notes_api").create_up_down_counter("db.client.connections.usage")
     EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+    reader.trace_with(tracer)  # the PostgreSQL reads run on psycopg, outside the engine
 
 
 @contextlib.contextmanager

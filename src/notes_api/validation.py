@@ -85,10 +85,10 @@ Email = Annotated[
 DatabaseId = Annotated[int, BeforeValidator(_strict_id), Field(ge=1, le=DATABASE_INT_MAX)]
 
 
-def _utc_to_the_second(value: datetime) -> datetime:
+def utc_to_the_second(value: datetime) -> datetime:
     """SQLite stores whole seconds and PostgreSQL microseconds: answers use whole seconds on
     both, so one client sees one format (`2026-01-01T12:00:00Z`) whatever the database."""
     return as_utc(value).replace(microsecond=0)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_utc_to_the_second)]
+UtcDatetime = Annotated[datetime, AfterValidator(utc_to_the_second)]

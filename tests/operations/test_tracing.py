@@ -153,6 +153,49 @@ def test_spans_per_request_and_per_statement_continue_the_incoming_trace(
 
 
 @pytest.mark.usefixtures("no_otel")
+def test_the_note_reads_have_a_span_per_statement_without_values(
+    database_url: str,
+    make_user: MakeUser,
+    collector: Collector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GET /notes and GET /notes/{id} run on psycopg itself on PostgreSQL, outside the
+    engine: their statements are traced all the same, with placeholders and no values."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    user = make_user()
+    app, _ = app_logging_to(monkeypatch, database_url)
+    with TestClient(app) as client:
+        token = client.post(
+            "/token", data={"username": user.username, "password": DEFAULT_PASSWORD}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "traceparent": TRACEPARENT}
+        created = client.post("/notes", headers=headers, json={"title": "t", "body": "sekrit"})
+        note = created.json()["id"]
+        for path in ("/notes?limit=7", f"/notes/{note}"):
+            headers["traceparent"] = f"00-{TRACE_ID}-{PARENT_ID}-01"
+            assert client.get(path, headers=headers).status_code == 200
+    servers = {
+        span.name: span
+        for span in collector.spans
+        if span.kind == span.SPAN_KIND_SERVER and span.name.startswith("GET")
+    }
+    assert set(servers) == {"GET /notes", "GET /notes/{note_id}"}
+    for server in servers.values():
+        statements = [
+            {a.key: a.value.string_value for a in span.attributes}
+            for span in collector.spans
+            if span.kind == span.SPAN_KIND_CLIENT and span.parent_span_id == server.span_id
+        ]
+        # SQLite's engine also traces the BEGIN IMMEDIATE its connections start with.
+        (select,) = [s for s in statements if s["db.statement"].startswith("SELECT")]
+        assert "FROM notes" in select["db.statement"]
+    exported = b"".join(span.SerializeToString() for span in collector.spans)
+    assert b"sekrit" not in exported
+    assert token.encode() not in exported
+
+
+@pytest.mark.usefixtures("no_otel")
 def test_a_collector_that_refuses_connections_fails_no_request(
     database_url: str, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from notes_api.actor import Actor
 from notes_api.audit.service import AuditAction, record
@@ -49,6 +50,18 @@ async def mfa_status(db: AsyncSession, user_id: int) -> tuple[bool, int]:
         .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
     )
     return bool(active), int(left or 0)
+
+
+def has_active_totp(
+    user_id: ColumnElement[int] | InstrumentedAttribute[int],
+) -> ColumnElement[bool]:
+    """Whether the user of `user_id` has an active TOTP secret, as a column a query of
+    the user can select (the login reads both in one statement)."""
+    return (
+        select(TotpCredential.user_id)
+        .where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_not(None))
+        .exists()
+    )
 
 
 async def totp_secret(db: AsyncSession, user_id: int) -> str | None:

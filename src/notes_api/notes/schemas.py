@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic.config import JsonDict
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from notes_api.schemas import Page, RequestModel
-from notes_api.validation import STORABLE, UtcDatetime
+from notes_api.validation import STORABLE, UtcDatetime, utc_to_the_second
 
 TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 100_000
@@ -71,3 +74,54 @@ class NoteRead(BaseModel):
 
 class NotePage(Page[NoteRead]):
     pass
+
+
+NOTE_FIELDS = tuple(NoteRead.model_fields)
+"""The order of a note row's columns (notes.service selects them in this order)."""
+
+
+class _NoteJson(TypedDict):
+    """`NoteRead` for serializing only: the rows are the database's, already valid."""
+
+    id: int
+    owner_id: int
+    title: str
+    body: str
+    source: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class _NotePageJson(TypedDict):
+    items: list[_NoteJson]
+    next_cursor: str | None
+
+
+# Typed loosely: they are handed dicts zipped from rows, which mypy cannot match to the keys.
+_NOTE_JSON: TypeAdapter[Any] = TypeAdapter(_NoteJson)
+_TIMESTAMPS = ("created_at", "updated_at")
+_PAGE_JSON: TypeAdapter[Any] = TypeAdapter(_NotePageJson)
+
+
+def _as_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """What `NoteRead` would hold: the same fields, timestamps as `UtcDatetime` makes them."""
+    note = dict(zip(NOTE_FIELDS, row, strict=True))
+    for name in _TIMESTAMPS:
+        note[name] = utc_to_the_second(note[name])
+    return note
+
+
+def note_json(row: Sequence[Any]) -> bytes:
+    """A note row (timestamps in UTC) as the JSON of `NoteRead`, without building the model.
+
+    The read endpoints declare `NoteRead`/`NotePage` as their response model, for
+    OpenAPI, and answer these bytes: pydantic-core writes them from plain dicts,
+    where the model would first validate every field of every row again.
+    """
+    return _NOTE_JSON.dump_json(_as_dict(row))
+
+
+def note_page_json(rows: Sequence[Sequence[Any]], next_cursor: str | None) -> bytes:
+    """A page of note rows as the JSON of `NotePage` (see `note_json`)."""
+    items = [_as_dict(row) for row in rows]
+    return _PAGE_JSON.dump_json({"items": items, "next_cursor": next_cursor})

@@ -12,29 +12,23 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, insert, select, true, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.database import Reader
 from notes_api.exceptions import NotFoundError
 from notes_api.notes.models import Note
+from notes_api.notes.schemas import NOTE_FIELDS
 from notes_api.pagination import PageOfRows, paginate
 
 NOT_FOUND = "Note not found"
 """One message for every note the caller cannot see, whatever the id."""
 
-_COLUMNS = (
-    Note.id,
-    Note.owner_id,
-    Note.title,
-    Note.body,
-    Note.source,
-    Note.created_at,
-    Note.updated_at,
-)
+_COLUMNS = tuple(getattr(Note, name) for name in NOTE_FIELDS)
+"""What the reads select: the response model's fields, in its order."""
 
-NoteRow = Row[int, int, str, str, str | None, datetime, datetime]
-"""One row of `_COLUMNS`, what a listing returns instead of ORM objects."""
+NoteRow = tuple[int, int, str, str, str | None, datetime, datetime]
+"""One row of `_COLUMNS`, what the reads return instead of ORM objects."""
 NoteSelect = Select[int, int, str, str, str | None, datetime, datetime]
 
 
@@ -97,8 +91,7 @@ async def get_note_row(reader: Reader, note_id: int, *, owner_id: int | None) ->
     rows = await reader.all(_one_note(owner_id is not None), parameters)
     if not rows:
         raise NotFoundError(NOT_FOUND)
-    note: NoteRow = rows[0]
-    return note
+    return rows[0]
 
 
 async def list_notes(
@@ -125,7 +118,7 @@ async def list_notes(
         parameters["before_id"] = before_id
     query = _listing(owner_id is not None, source is not None, before_id is not None)
     rows = await reader.all(query, parameters)
-    return paginate(rows, limit, lambda row: row.id)
+    return paginate(rows, limit, lambda row: row[0])
 
 
 @cache

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from notes_api.actor import Actor
 from notes_api.audit.service import AuditAction, record
@@ -157,8 +157,12 @@ owner holds now."""
 class PersonalTokens:
     """Checks personal tokens for the bearer dependency (a `PersonalTokenVerifier`)."""
 
-    def __init__(self, reader: Reader, mfa_required_roles: frozenset[str]) -> None:
+    def __init__(
+        self, reader: Reader, engine: AsyncEngine, mfa_required_roles: frozenset[str]
+    ) -> None:
+        """Looks tokens up through `reader`; writes `last_used_at` through `engine`."""
         self.reader = reader
+        self.engine = engine
         self.mfa_required_roles = mfa_required_roles
 
     async def verify(self, token: str) -> TokenData:
@@ -167,22 +171,26 @@ class PersonalTokens:
         rows = await self.reader.all(_LOOKUP, {"digest": hash_personal_token(token)})
         if not rows:
             raise InvalidTokenError("unknown personal token")
-        row, now = rows[0], utcnow()
-        if row.disabled:
+        # Readers hand back plain tuples, in _LOOKUP's column order.
+        token_id, user_id, roles, amr_text, expires_at, last_used_at, username, disabled, _ = rows[
+            0
+        ]
+        now = utcnow()
+        if disabled:
             raise InvalidTokenError("owner disabled")
-        if as_utc(row.expires_at) <= now:
+        if as_utc(expires_at) <= now:
             raise InvalidTokenError("personal token expired")
-        held = {r.held_role for r in rows}
-        amr = split_roles(row.amr)
+        held = {row[-1] for row in rows}
+        amr = split_roles(amr_text)
         if SECOND_FACTOR_METHOD not in amr:
             # A role added to MFA_REQUIRED_ROLES after the token was made stops counting.
             held -= self.mfa_required_roles
-        if row.last_used_at is None or as_utc(row.last_used_at) <= now - LAST_USED_GRANULARITY:
-            await self._touch(row.id, now)
+        if last_used_at is None or as_utc(last_used_at) <= now - LAST_USED_GRANULARITY:
+            await self._touch(token_id, now)
         return TokenData(
-            id=row.user_id,
-            username=row.username,
-            roles=[role for role in split_roles(row.roles) if role in held],
+            id=user_id,
+            username=username,
+            roles=[role for role in split_roles(roles) if role in held],
             amr=amr,
             via_personal_token=True,
         )
@@ -200,5 +208,5 @@ class PersonalTokens:
             )
             .values(last_used_at=now)
         )
-        async with self.reader.gate.admit(), self.reader.engine.begin() as connection:
+        async with self.engine.begin() as connection:  # like a session: not the reads' gate
             await connection.execute(statement)

@@ -14,6 +14,7 @@ from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.request_context import client_ip
 from notes_api.sessions import refresh_throttle, second_factor, service
 from notes_api.sessions.exceptions import InvalidGrantError, MfaRequiredError, OAuthError
+from notes_api.sessions.issuing import TokenPair
 from notes_api.sessions.schemas import (
     NO_STORE,
     Identity,
@@ -21,7 +22,6 @@ from notes_api.sessions.schemas import (
     RevokeResponse,
     TokenResponse,
 )
-from notes_api.sessions.service import TokenPair
 from notes_api.sessions.session_store import ClientInfo
 from notes_api.throttling.exceptions import LoginThrottledError
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import NoReturn
 
 from sqlalchemy import select, update
@@ -26,13 +27,13 @@ from notes_api.auth.tokens import (
     AccessTokenCodec,
     hash_refresh_token,
     new_family_id,
-    new_refresh_token,
 )
-from notes_api.clock import as_utc, utcnow
+from notes_api.clock import utcnow
 from notes_api.mfa import service as mfa_service
 from notes_api.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions import second_factor
 from notes_api.sessions.exceptions import InvalidGrantError
+from notes_api.sessions.issuing import TokenPair, issue_tokens
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_store import (
     ClientInfo,
@@ -44,8 +45,7 @@ from notes_api.sessions.session_store import (
     start_session,
 )
 from notes_api.throttling import throttle
-from notes_api.users.models import Role, User, user_roles
-from notes_api.users.service import find_user_by_username
+from notes_api.users.models import User
 from notes_api.validation import is_username, storable_username
 
 PASSWORD_METHODS = ("pwd",)
@@ -57,13 +57,6 @@ class VerifiedUser:
 
     user: User
     verified_hash: str
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    expires_in: int
 
 
 async def authenticate(
@@ -83,11 +76,10 @@ async def authenticate(
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing,
     one that finds the hashing queue full `HashingBusyError`.
     """
-    attempt = await throttle.reserve_attempt(db, throttle_policy, username, client_ip)
+    attempt, (user, has_totp) = await throttle.reserve_attempt_reading(
+        db, throttle_policy, username, client_ip, partial(_login_user, username=username)
+    )
     async with throttle.settled(db, attempt):
-        user = await find_user_by_username(db, username) if is_username(username) else None
-        has_totp = user is not None and await mfa_service.totp_secret(db, user.id) is not None
-        await db.commit()  # ends the read; the loaded user and roles stay usable
         if user is None:
             await in_hashing_thread(burn_verification, password)
             await _login_failed(db, attempt, username, Actor(id=None, client_ip=client_ip))
@@ -110,6 +102,25 @@ async def authenticate(
         target=user.username,
     )
     return VerifiedUser(user=user, verified_hash=verified_hash)
+
+
+async def _login_user(db: AsyncSession, *, username: str) -> tuple[User | None, bool]:
+    """The user of `username` and whether a second factor is due, in one statement (read
+    in the throttle's reservation transaction). The roles are not loaded: the session
+    reads them under the user's lock."""
+    if not is_username(username):
+        return None, False
+    row = (
+        await db.execute(
+            select(User, mfa_service.has_active_totp(User.id)).where(
+                User.username == username.lower()
+            )
+        )
+    ).first()
+    if row is None:
+        return None, False
+    user, has_totp = row
+    return user, bool(has_totp)
 
 
 async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Actor) -> NoReturn:
@@ -147,7 +158,7 @@ async def open_session(
         db, user.id, amr=amr, expires_at=now + policy.family_lifetime, client=client, now=now
     )
     live = LiveSession(id=session.id, sid=session.sid, amr=list(amr), expires_at=session.expires_at)
-    return await _issue(db, user.id, user.username, codec, policy, live, new_family_id(), now)
+    return await issue_tokens(db, user.id, user.username, codec, policy, live, new_family_id(), now)
 
 
 async def rotate(
@@ -199,7 +210,9 @@ async def rotate(
         raise InvalidGrantError
     username = await db.scalar(select(User.username).where(User.id == token.user_id))
     assert username is not None  # noqa: S101 - the row is locked, it cannot vanish
-    return await _issue(db, token.user_id, username, codec, policy, session, token.family_id, now)
+    return await issue_tokens(
+        db, token.user_id, username, codec, policy, session, token.family_id, now
+    )
 
 
 async def _spend(db: AsyncSession, token_id: int, now: datetime) -> bool:
@@ -241,57 +254,3 @@ async def revoke(db: AsyncSession, presented: str) -> None:
     if session_pk is not None:
         await end_session_by_pk(db, session_pk, EndCause.LOGOUT)
     await db.commit()
-
-
-async def role_names(db: AsyncSession, user_id: int) -> list[str]:
-    return list(
-        await db.scalars(
-            select(Role.name)
-            .join(user_roles, user_roles.c.role_id == Role.id)
-            .where(user_roles.c.user_id == user_id)
-            .order_by(Role.name)
-        )
-    )
-
-
-async def _issue(
-    db: AsyncSession,
-    user_id: int,
-    username: str,
-    codec: AccessTokenCodec,
-    policy: RefreshPolicy,
-    session: LiveSession,
-    family_id: str,
-    now: datetime,
-) -> TokenPair:
-    """The next refresh token of the session, and an access token with the roles the
-    user holds now (read while the user row is locked)."""
-    roles = await role_names(db, user_id)
-    refresh_token = new_refresh_token()
-    family_expires_at = as_utc(session.expires_at)
-    db.add(
-        RefreshToken(
-            token_hash=hash_refresh_token(refresh_token),
-            user_id=user_id,
-            family_id=family_id,
-            session_id=session.id,
-            issued_at=now,
-            expires_at=min(now + policy.lifetime, family_expires_at),
-            family_expires_at=family_expires_at,
-        )
-    )
-    await db.commit()
-    access_token = codec.encode(
-        user_id=user_id,
-        username=username,
-        roles=roles,
-        session_id=session.sid,
-        amr=session.amr,
-        issued_at=now,
-        session_expires_at=family_expires_at,
-    )
-    return TokenPair(
-        access_token=access_token,
-        refresh_token=refresh_token,
-        expires_in=int((codec.expiry(now, family_expires_at) - now).total_seconds()),
-    )

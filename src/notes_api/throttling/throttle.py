@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import anyio
 from sqlalchemy import delete, func, insert, select, text, update
@@ -40,6 +41,8 @@ from notes_api.policies import ThrottlePolicy
 from notes_api.throttling.exceptions import AttemptSettledError, LoginThrottledError
 from notes_api.throttling.models import LoginAttempt
 from notes_api.validation import storable_username
+
+T = TypeVar("T")
 
 FIRST_DELAY = timedelta(seconds=30)
 SETTLE_WAIT = timedelta(seconds=2)
@@ -59,7 +62,24 @@ def address_key(client_ip: str | None) -> str:
 async def reserve_attempt(
     db: AsyncSession, policy: ThrottlePolicy, username: str, client_ip: str | None
 ) -> int:
-    """Record this attempt as pending and return its id, or raise `LoginThrottledError`.
+    """`reserve_attempt_reading` with nothing to read."""
+    attempt_id, _ = await reserve_attempt_reading(db, policy, username, client_ip, _read_nothing)
+    return attempt_id
+
+
+async def _read_nothing(_db: AsyncSession) -> None:
+    return None
+
+
+async def reserve_attempt_reading(
+    db: AsyncSession,
+    policy: ThrottlePolicy,
+    username: str,
+    client_ip: str | None,
+    read: Callable[[AsyncSession], Awaitable[T]],
+) -> tuple[int, T]:
+    """Record this attempt as pending and return its id, with what `read` returned,
+    or raise `LoginThrottledError`.
 
     The counts and the insert happen under a lock on the address (a PostgreSQL
     advisory lock; SQLite transactions are serialized anyway), so concurrent
@@ -69,6 +89,9 @@ async def reserve_attempt(
     several times at once) wait briefly for the earlier ones to settle instead of
     being refused. Attempts of one address queue for the lock in this process first
     (`keyed_locks`), holding no pooled connection while they wait.
+    `read` runs in the same transaction once the attempt is recorded (the caller's
+    lookups, e.g. the user to check the password against), so that they cost no
+    transaction of their own; it runs only for an attempt that goes on.
     Commits: no transaction stays open while the caller hashes the password.
     """
     user, address = storable_username(username), address_key(client_ip)
@@ -93,8 +116,9 @@ async def reserve_attempt(
                         .returning(LoginAttempt.id)
                     )
                 ).scalar_one()
+                result = await read(db)
                 await db.commit()
-                return attempt_id
+                return attempt_id, result
             await db.commit()
         if time.monotonic() > deadline:
             raise LoginThrottledError(1)
@@ -125,29 +149,25 @@ async def _may_start(
     recent = LoginAttempt.failed_at > now - policy.window
     failed = LoginAttempt.pending.is_(False)
     in_flight = LoginAttempt.pending.is_(True) & (LoginAttempt.failed_at > now - ABANDONED_AFTER)
-    pair = (LoginAttempt.username == user, LoginAttempt.client_ip == address, recent)
-    failures, last, pending = (
+    pair = LoginAttempt.username == user
+    # One statement: the address's recent attempts (ix_login_attempts_client_ip), the pair's
+    # among them.
+    failures, last, pending, address_failures, oldest, address_pending = (
         await db.execute(
             select(
-                func.count().filter(failed),
-                func.max(LoginAttempt.failed_at).filter(failed),
-                func.count().filter(in_flight),
-            ).where(*pair)
-        )
-    ).one()
-    if failures >= policy.max_failures_per_user and last is not None:
-        doublings = min(failures - policy.max_failures_per_user, MAX_DOUBLINGS)
-        delay = min(FIRST_DELAY * 2**doublings, policy.window)
-        _refuse_until(as_utc(last) + delay, now)
-    address_failures, oldest, address_pending = (
-        await db.execute(
-            select(
+                func.count().filter(failed & pair),
+                func.max(LoginAttempt.failed_at).filter(failed & pair),
+                func.count().filter(in_flight & pair),
                 func.count().filter(failed),
                 func.min(LoginAttempt.failed_at).filter(failed),
                 func.count().filter(in_flight),
             ).where(LoginAttempt.client_ip == address, recent)
         )
     ).one()
+    if failures >= policy.max_failures_per_user and last is not None:
+        doublings = min(failures - policy.max_failures_per_user, MAX_DOUBLINGS)
+        delay = min(FIRST_DELAY * 2**doublings, policy.window)
+        _refuse_until(as_utc(last) + delay, now)
     if address_failures >= policy.max_failures_per_address and oldest is not None:
         _refuse_until(as_utc(oldest) + policy.window, now)
     if (
