@@ -247,6 +247,9 @@ class Reader(Protocol):
         """Spans for the statements it runs itself (tracing on); the engine's are traced
         by the engine's instrumentation."""
 
+    def own_connections(self) -> tuple[int, int, int]:
+        """Connections it keeps outside the engine's pool: in use, idle, at most."""
+
 
 class EngineReader:
     """`Reader` through the SQLAlchemy engine: a pooled connection in autocommit, held for
@@ -270,6 +273,9 @@ class EngineReader:
 
     def trace_with(self, tracer: Tracer) -> None:
         """Nothing to do: its statements run on the engine, whose instrumentation traces them."""
+
+    def own_connections(self) -> tuple[int, int, int]:
+        return 0, 0, 0  # it reads on the engine's connections
 
 
 def _utc_if_datetime(value: object) -> object:

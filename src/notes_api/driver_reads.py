@@ -72,6 +72,7 @@ class DriverReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queries: dict[int, _Query] = {}
         self._tracer: Tracer | None = None
+        self._in_use = 0
         url = engine.url
         self._span_attributes: dict[str, str | int] = {
             "db.system": "postgresql",
@@ -91,11 +92,17 @@ class DriverReader:
         """The rows of `statement`, which must be built once and reused (its SQL is cached)."""
         query = self._compiled(statement)
         async with self.gate.admit():
+            self._in_use += 1
             try:
                 rows = await self._run(query, parameters, reuse=True)
             except _Lost:
                 rows = await self._run(query, parameters, reuse=False)
+            finally:
+                self._in_use -= 1
         return cast(list[tuple[*Columns]], rows)
+
+    def own_connections(self) -> tuple[int, int, int]:
+        return self._in_use, len(self._idle), self.gate.permits or 0
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

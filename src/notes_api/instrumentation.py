@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import Scope
 
 from notes_api import metrics, metrics_files
-from notes_api.database import PoolGate
+from notes_api.database import Reader
 
 SAMPLE_SECONDS = 1.0
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -81,18 +81,23 @@ def observe_request(scope: Scope, status: int, seconds: float) -> None:
 class Sampler:
     """Sets this worker's sampled gauges from its pool, gate, revocation set and process."""
 
-    def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
+    def __init__(self, engine: AsyncEngine, reader: Reader) -> None:
         self.engine = engine
-        self.gate = gate
+        self.reader = reader
         self.multiprocess = metrics_files.multiprocess_directory() is not None
 
     def sample(self) -> None:
+        """The engine's pool and the read path's own connections, counted together: the
+        gauges are what the worker holds on the database."""
         pool = self.engine.sync_engine.pool  # read each time: dispose() replaces it
+        in_use, idle, most = self.reader.own_connections()
         if isinstance(pool, QueuePool):  # PostgreSQL, SQLite files (not :memory:)
-            metrics.db_pool_connections.labels(state="in_use").set(pool.checkedout())
-            metrics.db_pool_connections.labels(state="idle").set(pool.checkedin())
-            metrics.db_pool_max_connections.set(pool.size() + max(pool._max_overflow, 0))
-        metrics.db_pool_connections.labels(state="waiting").set(self.gate.waiting)
+            in_use, idle = in_use + pool.checkedout(), idle + pool.checkedin()
+            most += pool.size() + max(pool._max_overflow, 0)
+        metrics.db_pool_connections.labels(state="in_use").set(in_use)
+        metrics.db_pool_connections.labels(state="idle").set(idle)
+        metrics.db_pool_max_connections.set(most)
+        metrics.db_pool_connections.labels(state="waiting").set(self.reader.gate.waiting)
         probe = metrics.revocation_probe()
         if probe is not None:
             probe.entries_gauge.set(probe.entries())

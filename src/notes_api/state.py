@@ -55,9 +55,11 @@ class AppState(State):
 _provides_bearer_verification: type[BearerVerification] = AppState  # checked by mypy
 
 
+CONNECTIONS_PER_WORKER = 20
+"""What a worker may open on PostgreSQL in all (docs/deploy.md: the connection budget)."""
 READ_POOL_SIZE = 10
-"""Connections of the PostgreSQL read path (its own, beside the engine's pool of 20):
-as many as the reference app uses; more only queue in PostgreSQL for the same two cores."""
+"""Of those, the read path's own (as many as the reference app uses; more only queue in
+PostgreSQL for the same cores); the engine keeps the rest for sessions and writes."""
 
 
 def build_reader(engine: AsyncEngine) -> Reader:
@@ -69,7 +71,9 @@ def build_reader(engine: AsyncEngine) -> Reader:
 
 
 def build_state(settings: Settings) -> AppState:
-    engine = create_app_engine(settings.database_url)
+    engine = create_app_engine(
+        settings.database_url, pool_size=CONNECTIONS_PER_WORKER - READ_POOL_SIZE
+    )
     reader = build_reader(engine)
     state = AppState()
     state.settings = settings
@@ -99,7 +103,7 @@ def build_state(settings: Settings) -> AppState:
         lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
         family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
     )
-    state.sampler = Sampler(engine, reader.gate)
+    state.sampler = Sampler(engine, reader)
     state.mail_sender = None  # create_app sets it: mail renderers live in the domains
     state.mfa_required_roles = frozenset(settings.mfa_required_roles)
     return state

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from notes_api import metrics
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, login
+from tests.databases import POSTGRES_URL
 from tests.operations.scrape import Series, label_values, parse, value
 
 Headers = Callable[..., dict[str, str]]
@@ -147,6 +148,20 @@ def test_pool_and_hashing_gauges_are_exported(client: TestClient, scraper: dict[
     assert ("notes_api_password_hashes_queued", frozenset()) in series
     assert ("notes_api_password_hashes_running", frozenset()) in series
     assert value(series, "process_resident_memory_bytes") > 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL")
+def test_the_pool_gauges_count_the_read_paths_connections_too(
+    client: TestClient, scraper: dict[str, str], auth_headers: Headers
+) -> None:
+    """On PostgreSQL the note reads hold connections of their own beside the engine's:
+    the worker's budget is both together, 20 (docs/deploy.md, the connection budget)."""
+    assert client.get("/notes", headers=auth_headers()).status_code == 200
+    series = scrape(client, scraper)
+    assert value(series, "notes_api_db_pool_max_connections") == 20
+    held = sum(value(series, "notes_api_db_pool_connections", state=s) for s in ("in_use", "idle"))
+    assert held >= 2  # the read path's connection and the engine's (the logins')
 
 
 def test_the_revocation_set_reports_through_its_hook(
