@@ -18,9 +18,9 @@ from sqlalchemy.exc import DataError
 from notes_api.audit.models import AuditEvent
 from notes_api.main import create_app
 from notes_api.security_headers import DEFAULT_HEADERS
-from notes_api.sessions import service
+from notes_api.throttling import throttle
 from notes_api.throttling.models import LoginAttempt
-from tests.conftest import TEST_SECRET, MakeUser, make_settings
+from tests.conftest import DEFAULT_PASSWORD, TEST_SECRET, MakeUser, make_settings
 from tests.servers import running_server
 
 LONG_SCOPED_IPV6 = "fe80::1%" + "e" * 64
@@ -118,15 +118,18 @@ def test_a_client_address_cannot_forge_fields_in_the_text_access_log(
 def test_a_database_error_is_a_json_500_with_every_header_and_no_attempt_left_pending(
     app: FastAPI, db_engine: Engine, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A statement the database refuses (here: a value too long for its column) mid-login."""
+    """A statement the database refuses (here: a value too long for its column) mid-login,
+    after the attempt was reserved and the password verified."""
 
-    async def refused(*_args: object) -> None:
+    async def refused(*_args: object, **_kwargs: object) -> None:
         raise DataError("INSERT ...", {}, Exception("value too long for type character varying"))
 
-    monkeypatch.setattr(service, "find_user_by_username", refused)
+    monkeypatch.setattr(throttle, "clear", refused)  # what a verified login writes first
     user = make_user()
     with TestClient(app, client=("203.0.113.9", 1), raise_server_exceptions=False) as client:
-        response = client.post("/token", data={"username": user.username, "password": "x" * 8})
+        response = client.post(
+            "/token", data={"username": user.username, "password": DEFAULT_PASSWORD}
+        )
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error"}
     assert "value too long" not in response.text
