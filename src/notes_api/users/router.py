@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
+from notes_api.audit.service import Actor
 from notes_api.auth.authorize import authorize
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import AppSettings, DbSession
@@ -83,10 +84,17 @@ async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
 async def update_user(
     user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: AdminActor
 ) -> UserRead:
-    if payload.disabled and user_id == actor.id:
-        raise ConflictError("Administrators cannot disable themselves")
+    refuse_disabling_oneself(user_id, payload, actor)
     user = await service.update_user(db, actor, user_id, payload)
     return UserRead.model_validate(user)
+
+
+def refuse_disabling_oneself(user_id: int, payload: UserUpdate, actor: Actor) -> None:
+    """An administrator who disables themself is locked out at once, whoever else is left.
+
+    Apart from the endpoint because mutmut (`make mutate`) skips decorated functions."""
+    if payload.disabled and user_id == actor.id:
+        raise ConflictError("Administrators cannot disable themselves")
 
 
 @router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
