@@ -126,14 +126,33 @@ def test_any_listed_role_is_enough(guarded_client: TestClient) -> None:
 
 
 def test_a_role_withheld_for_want_of_a_second_factor_is_401_naming_the_role() -> None:
-    with TestClient(guarded_app(mfa_required_roles=frozenset({"admin"}))) as client:
-        response = client.get("/sync-injected", headers=token_for("admin"))
+    with TestClient(guarded_app(mfa_required_roles=frozenset({"admin", "user"}))) as client:
+        response = client.get("/async-declared", headers=token_for("user", "admin"))
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith(
         'Bearer error="insufficient_user_authentication"'
     )
-    assert response.json()["detail"].startswith("The role admin requires a second factor")
+    assert response.json() == {
+        "detail": "The role admin, user requires a second factor: log in again with it "
+        "(enroll at /account/mfa/totp first if needed)"
+    }
+
+
+def test_a_missing_role_is_403_naming_the_roles_and_the_scope(guarded_client: TestClient) -> None:
+    response = guarded_client.get("/async-declared", headers=token_for("other"))
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Requires one of the roles: admin, user"}
+    assert (
+        response.headers["www-authenticate"]
+        == 'Bearer error="insufficient_scope", scope="admin user"'
+    )
+
+
+def test_authenticated_marks_the_endpoint_guarded_with_no_role_required() -> None:
+    """Not unguarded (None): the route policy refuses unguarded routes at app creation."""
+    assert required_roles(authenticated(any_token)) == frozenset()
 
 
 def test_authenticated_accepts_a_token_without_roles(guarded_client: TestClient) -> None:
