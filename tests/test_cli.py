@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from notes_api.cli import cli
 from notes_api.config import get_settings
+from notes_api.schema_migrations import alembic_config, downgrade_to, head_revision, upgrade_to_head
 from tests.conftest import Invoke, bearer, login
 
 
@@ -135,3 +137,24 @@ def test_migrate_brings_a_new_database_to_head(
     get_settings.cache_clear()
     assert result.exit_code == 0
     assert "user" in result.output
+
+
+def test_a_database_behind_the_code_asks_for_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgraded notes-api on a database migrated by the previous one."""
+    database_url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_to_head(database_url)
+    head = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision())
+    previous = str(head.down_revision)
+    downgrade_to(database_url, previous)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["users"])
+    get_settings.cache_clear()
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: the database schema is not up to date (revision {previous}): "
+        "run `notes-api migrate`\n"
+    )

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from notes_api.auth.keys import generate_private_key, private_key_pem
 from notes_api.cli import cli
 from notes_api.config import get_settings
+from tests.conftest import TEST_SECRET
 
 runner = CliRunner()
 
@@ -179,3 +180,40 @@ def test_keys_list_shows_the_signing_and_the_published_kids(
 
     assert public.output.startswith("-----BEGIN PUBLIC KEY-----")
     assert listed.output.splitlines() == [f"signing\t{kids[0]}", f"published\t{kids[1]}"]
+
+
+def test_keys_list_under_hs256_says_nothing_is_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ALGORITHM", "HS256")
+    monkeypatch.setenv("JWT_SECRET_KEY", TEST_SECRET)
+
+    listed = runner.invoke(cli, ["keys", "list"])
+
+    assert listed.exit_code == 0, listed.output
+    assert listed.output == "HS256 signs with JWT_SECRET_KEY: no key is published\n"
+
+
+@pytest.mark.parametrize("command", ["generate", "public"])
+def test_keys_refuse_an_algorithm_they_do_not_make(tmp_path: Path, command: str) -> None:
+    result = runner.invoke(cli, ["keys", command, str(tmp_path / "k.pem"), "--algorithm", "RS256"])
+
+    assert result.exit_code == 1
+    assert result.output == "error: --algorithm must be one of EdDSA, ES256\n"
+    assert not (tmp_path / "k.pem").exists()
+
+
+def test_keys_generate_into_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "next.pem"
+
+    result = runner.invoke(cli, ["keys", "generate", str(path)])
+
+    assert result.exit_code == 1
+    assert result.output == f"error: cannot create {path}: No such file or directory\n"
+
+
+def test_keys_public_of_a_file_that_is_not_a_key_is_one_line(tmp_path: Path) -> None:
+    path = private_file(tmp_path / "notes.txt", b"not a key\n")
+
+    result = runner.invoke(cli, ["keys", "public", str(path)])
+
+    assert result.exit_code == 1
+    assert result.output == f"error: FILE: {path} is not a PEM private key\n"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from notes_api.audit.models import AuditEvent
+from notes_api.clock import utcnow
+from notes_api.sessions import session_store
+from notes_api.sessions.session_model import LoginSession
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
 from tests.sessions.waiting import eventually
 
@@ -245,3 +249,61 @@ def test_users_sessions_routes_are_for_administrators(
     assert client.get("/users/999999/sessions", headers=admin).status_code == 404
     assert client.delete("/users/999999/sessions", headers=admin).status_code == 404
     assert client.get("/users/0/sessions", headers=admin).status_code == 422
+
+
+def set_session(engine: Engine, tokens: dict[str, str], **values: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(LoginSession).where(LoginSession.sid == sid_of(tokens)).values(**values)
+        )
+
+
+def listed(client: TestClient, tokens: dict[str, str]) -> list[str]:
+    response = client.get("/account/sessions", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200, response.text
+    return [session["id"] for session in response.json()]
+
+
+def test_an_expired_session_is_not_listed(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    current, expired = login(client, user.username), login(client, user.username)
+    set_session(db_engine, expired, expires_at=utcnow() - timedelta(seconds=1))
+
+    assert listed(client, current) == [sid_of(current)]
+
+
+def test_sessions_are_listed_by_login_time_not_by_row_order(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """A session row written later can hold an earlier login (a migrated session)."""
+    user = make_user()
+    first, second = login(client, user.username), login(client, user.username)
+    set_session(db_engine, second, created_at=utcnow() - timedelta(days=1))
+
+    assert listed(client, first) == [sid_of(first), sid_of(second)]
+
+
+def test_sessions_logged_in_at_the_same_instant_are_listed_newest_row_first(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user()
+    first, second = login(client, user.username), login(client, user.username)
+    instant = utcnow() - timedelta(minutes=1)
+    for tokens in (first, second):
+        set_session(db_engine, tokens, created_at=instant)
+
+    assert listed(client, first) == [sid_of(second), sid_of(first)]
+
+
+def test_a_session_is_over_at_its_expiry_instant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = make_user()
+    current, expiring = login(client, user.username), login(client, user.username)
+    instant = utcnow() + timedelta(minutes=5)
+    set_session(db_engine, expiring, expires_at=instant)
+    monkeypatch.setattr(session_store, "utcnow", lambda: instant)
+
+    assert listed(client, current) == [sid_of(current)]

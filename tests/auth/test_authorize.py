@@ -7,9 +7,10 @@ import math
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Annotated
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Body, Depends, FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
@@ -24,48 +25,53 @@ codec = AccessTokenCodec(
     key="k" * 32, algorithm="HS256", issuer="i", audience="a", lifetime=timedelta(minutes=5)
 )
 loop_threads: list[int] = []
-router = APIRouter()
 
 
-@router.get("/async-declared")
-@authorize(roles="user, admin")
 async def async_declared(token: CurrentToken) -> dict[str, object]:
     loop_threads.append(threading.get_ident())
     return {"who": token.username, "thread": threading.get_ident()}
 
 
-@router.get("/sync-injected")
-@authorize(roles=["admin"])
 def sync_injected() -> dict[str, object]:
     return {"thread": threading.get_ident()}
 
 
-@router.get("/seed-spelling")
-@authorize(roles="user")
 def seed_spelling(token_data: TokenData = Depends(get_token_data)) -> dict[str, object]:
     return {"who": token_data.username}
 
 
-@router.post("/admin-form")
-@authorize(roles="admin")
 async def admin_form(payload: Identity, limit: int) -> dict[str, object]:
     return {"limit": limit}
 
 
-@router.get("/any-token")
-@authenticated
 async def any_token() -> dict[str, str]:
     return {"ok": "yes"}
 
 
-@pytest.fixture
-def guarded_client() -> Iterator[TestClient]:
+def guarded_router() -> APIRouter:
+    """The endpoints, guarded here rather than at import: `make mutate` charges the code
+    @authorize runs to the tests that run it, and code run at import to no test."""
+    router = APIRouter()
+    router.get("/async-declared")(authorize(roles="user, admin")(async_declared))
+    router.get("/sync-injected")(authorize(roles=["admin"])(sync_injected))
+    router.get("/seed-spelling")(authorize(roles="user")(seed_spelling))
+    router.post("/admin-form")(authorize(roles="admin")(admin_form))
+    router.get("/any-token")(authenticated(any_token))
+    return router
+
+
+def guarded_app(mfa_required_roles: frozenset[str] = frozenset()) -> FastAPI:
     app = FastAPI()
     app.state.token_codec = codec
     app.state.revocations = RevocationCache(window_seconds=60, trust_seconds=math.inf)
-    app.state.mfa_required_roles = frozenset()
-    app.include_router(router)
-    with TestClient(app) as client:
+    app.state.mfa_required_roles = mfa_required_roles
+    app.include_router(guarded_router())
+    return app
+
+
+@pytest.fixture
+def guarded_client() -> Iterator[TestClient]:
+    with TestClient(guarded_app()) as client:
         yield client
 
 
@@ -77,13 +83,15 @@ def token_for(*roles: str) -> dict[str, str]:
 
 
 def test_async_endpoint_stays_a_coroutine_function() -> None:
-    assert inspect.iscoroutinefunction(async_declared)
-    assert inspect.iscoroutinefunction(inspect.unwrap(async_declared))
+    guarded = authorize(roles="user")(async_declared)
+    assert inspect.iscoroutinefunction(guarded)
+    assert inspect.iscoroutinefunction(inspect.unwrap(guarded))
 
 
 def test_sync_endpoint_stays_a_plain_function() -> None:
-    assert not inspect.iscoroutinefunction(sync_injected)
-    assert not inspect.iscoroutinefunction(inspect.unwrap(sync_injected))
+    guarded = authorize(roles="admin")(sync_injected)
+    assert not inspect.iscoroutinefunction(guarded)
+    assert not inspect.iscoroutinefunction(inspect.unwrap(guarded))
 
 
 def test_async_endpoint_receives_its_declared_token(guarded_client: TestClient) -> None:
@@ -115,6 +123,36 @@ def test_seed_spelling_with_depends_works(guarded_client: TestClient) -> None:
 def test_any_listed_role_is_enough(guarded_client: TestClient) -> None:
     assert guarded_client.get("/async-declared", headers=token_for("admin")).status_code == 200
     assert guarded_client.get("/async-declared", headers=token_for("other")).status_code == 403
+
+
+def test_a_role_withheld_for_want_of_a_second_factor_is_401_naming_the_role() -> None:
+    with TestClient(guarded_app(mfa_required_roles=frozenset({"admin", "user"}))) as client:
+        response = client.get("/async-declared", headers=token_for("user", "admin"))
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith(
+        'Bearer error="insufficient_user_authentication"'
+    )
+    assert response.json() == {
+        "detail": "The role admin, user requires a second factor: log in again with it "
+        "(enroll at /account/mfa/totp first if needed)"
+    }
+
+
+def test_a_missing_role_is_403_naming_the_roles_and_the_scope(guarded_client: TestClient) -> None:
+    response = guarded_client.get("/async-declared", headers=token_for("other"))
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Requires one of the roles: admin, user"}
+    assert (
+        response.headers["www-authenticate"]
+        == 'Bearer error="insufficient_scope", scope="admin user"'
+    )
+
+
+def test_authenticated_marks_the_endpoint_guarded_with_no_role_required() -> None:
+    """Not unguarded (None): the route policy refuses unguarded routes at app creation."""
+    assert required_roles(authenticated(any_token)) == frozenset()
 
 
 def test_authenticated_accepts_a_token_without_roles(guarded_client: TestClient) -> None:
@@ -149,7 +187,25 @@ def test_missing_role_is_403_before_any_validation(guarded_client: TestClient) -
 def test_a_token_parameter_read_from_the_request_is_refused_at_decoration_time() -> None:
     async def leaky(token: TokenData) -> None: ...
 
-    with pytest.raises(TypeError, match="read from the request"):
+    with pytest.raises(
+        TypeError,
+        match=r"\.leaky: parameter 'token' is a TokenData that FastAPI would read from the "
+        r"request; declare it as CurrentToken$",
+    ):
+        authorize("admin")(leaky)
+
+
+def test_an_annotated_token_parameter_without_the_dependency_is_refused() -> None:
+    async def leaky(token: Annotated[TokenData, Body()]) -> None: ...
+
+    with pytest.raises(TypeError, match="parameter 'token' is a TokenData"):
+        authorize("admin")(leaky)
+
+
+def test_a_token_parameter_after_other_parameters_is_refused_too() -> None:
+    async def leaky(note_id: int, token: TokenData) -> None: ...
+
+    with pytest.raises(TypeError, match="parameter 'token' is a TokenData"):
         authorize("admin")(leaky)
 
 
@@ -160,9 +216,18 @@ def test_injected_parameter_is_hidden_from_the_openapi_parameters(
     assert "parameters" not in operation
 
 
-@pytest.mark.parametrize("roles", ["", " , ", [], ["Admin"], "user,Admin", "a b", ["user", ""]])
-def test_malformed_role_lists_fail_at_decoration_time(roles: str | list[str]) -> None:
-    with pytest.raises(ValueError, match="authorize"):
+@pytest.mark.parametrize("roles", ["", " , ", []])
+def test_empty_role_lists_fail_at_decoration_time(roles: str | list[str]) -> None:
+    with pytest.raises(ValueError, match=r"^@authorize needs at least one role$"):
+        authorize(roles=roles)
+
+
+@pytest.mark.parametrize(
+    ("roles", "name"),
+    [(["Admin"], "'Admin'"), ("user,Admin", "'Admin'"), ("a b", "'a b'"), (["user", ""], "''")],
+)
+def test_misspelt_role_names_fail_at_decoration_time(roles: str | list[str], name: str) -> None:
+    with pytest.raises(ValueError, match=f"^@authorize: {name} is not a role name"):
         authorize(roles=roles)
 
 
@@ -227,6 +292,6 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
 
 def test_the_role_check_costs_no_thread_pool_hop() -> None:
     """FastAPI runs plain `def` dependencies in the thread pool; the guard must be async."""
-    signature = inspect.signature(async_declared)
+    signature = inspect.signature(authorize(roles="user")(async_declared))
     guard = signature.parameters["_authorize_guard"].annotation.__metadata__[0]
     assert inspect.iscoroutinefunction(guard.dependency)

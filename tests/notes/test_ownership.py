@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.notes.conftest import Caller, MakeNote
@@ -107,3 +108,25 @@ def test_empty_patch_of_other_users_note_is_404_and_reveals_nothing(
     assert response.status_code == 404
     assert response.json() == missing.json()
     assert "secret body" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("GET", None), ("PATCH", {"title": "Bob's"}), ("PATCH", {}), ("DELETE", None)],
+    ids=["read", "patch", "empty-patch", "delete"],
+)
+def test_other_users_note_is_404_note_not_found(
+    client: TestClient,
+    make_note: MakeNote,
+    alice: Caller,
+    bob: Caller,
+    method: str,
+    body: dict[str, str] | None,
+) -> None:
+    """The body says what is missing (the same words as for a note that does not exist)."""
+    note = make_note(alice)
+
+    response = client.request(method, f"/notes/{note['id']}", json=body, headers=bob.headers)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Note not found"}

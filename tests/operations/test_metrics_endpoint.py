@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from notes_api import metrics
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, login
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
 from tests.databases import POSTGRES_URL
 from tests.operations.scrape import Series, label_values, parse, value
 
@@ -199,3 +199,19 @@ def test_the_running_revocation_set_reports_itself_current(
     series = scrape(client, scraper)
     assert value(series, "notes_api_revocation_listener_up") == 1
     assert ("notes_api_revocation_entries", frozenset()) in series
+
+
+def test_ending_every_other_session_counts_each_session_ended(
+    client: TestClient, scraper: dict[str, str], make_user: MakeUser
+) -> None:
+    user = make_user()
+    current = login(client, user.username)
+    login(client, user.username)
+    login(client, user.username)
+    name = "notes_api_sessions_ended_total"
+    before = value(scrape(client, scraper), name, cause="ended_by_user")
+
+    ended = client.delete("/account/sessions", headers=bearer(current["access_token"]))
+
+    assert ended.status_code == 204
+    assert value(scrape(client, scraper), name, cause="ended_by_user") - before == 2

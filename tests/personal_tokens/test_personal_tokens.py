@@ -220,6 +220,18 @@ def test_a_personal_token_cannot_manage_the_account(client: TestClient, create: 
     assert client.get("/identify/me", headers=headers).status_code == 200
 
 
+def test_the_account_refusal_names_the_scope_and_says_to_log_in(
+    client: TestClient, create: Create
+) -> None:
+    answer = client.get("/account/tokens", headers=pat(create()))
+
+    assert answer.status_code == 403
+    assert answer.headers["www-authenticate"] == 'Bearer error="insufficient_scope"'
+    assert answer.json() == {
+        "detail": "A personal access token cannot manage the account; log in instead"
+    }
+
+
 def test_last_used_at_is_written_at_most_once_a_minute(
     client: TestClient, owner_headers: dict[str, str], create: Create, db_engine: Engine
 ) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from notes_api.config import Settings
 from notes_api.main import create_app
+from notes_api.sessions.revocation_feed import SqliteRevocationFeed
 from tests.conftest import MakeUser, bearer, login, refresh
 from tests.sessions.waiting import eventually
 
@@ -166,3 +170,28 @@ def test_a_password_change_by_an_administrator_refuses_the_users_tokens(
     )
     assert changed.status_code == 200
     assert eventually(lambda: refused(client, tokens["access_token"]))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_worker_that_cannot_tell_whether_a_token_was_revoked_answers_503(
+    client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation poll fails (SQLite's feed; PostgreSQL's listener: tests/test_faults.py)
+    and the cache is no longer vouched for: no access token is let through, none is called
+    invalid either."""
+    access_token = login(client, make_user().username)["access_token"]
+    polls_failed = threading.Event()
+
+    async def failing_poll(*_args: object) -> None:
+        polls_failed.set()
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(SqliteRevocationFeed, "_poll", failing_poll)
+    assert eventually(polls_failed.is_set)  # no successful poll is in flight any more
+    client.app.state.revocations.invalidate()  # type: ignore[attr-defined]
+
+    answer = client.get("/identify/me", headers=bearer(access_token))
+
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.json() == {"detail": "The database is unavailable; try again shortly."}

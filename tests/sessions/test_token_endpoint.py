@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from notes_api.auth.tokens import hash_refresh_token
 from notes_api.clock import utcnow
+from notes_api.sessions import service as sessions_service
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
@@ -200,6 +201,29 @@ def test_expired_refresh_token_is_invalid_grant(
     tokens = login(client, make_user().username)
     with db_engine.begin() as connection:
         connection.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_refresh_in_an_expired_session_is_invalid_grant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """The refresh token itself has not expired: the session's lifetime is what ends it."""
+    tokens = login(client, make_user().username)
+    with db_engine.begin() as connection:
+        connection.execute(update(LoginSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_a_session_cannot_be_refreshed_at_its_expiry_instant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = login(client, make_user().username)
+    instant = utcnow() + timedelta(minutes=5)
+    with db_engine.begin() as connection:
+        connection.execute(update(LoginSession).values(expires_at=instant))
+        connection.execute(update(RefreshToken).values(expires_at=instant + timedelta(days=1)))
+    monkeypatch.setattr(sessions_service, "utcnow", lambda: instant)
+
     assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
 
 

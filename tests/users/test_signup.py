@@ -60,6 +60,15 @@ def test_signup_answers_404_when_disabled_whatever_the_body(client: TestClient) 
     assert client.post("/signup", content=b"not json").status_code == 404
 
 
+def test_signup_when_disabled_answers_exactly_like_a_path_that_does_not_exist(
+    client: TestClient,
+) -> None:
+    response = client.post("/signup", json={"username": "hal", "password": "password123"})
+    nowhere = client.post("/no-such-path", json={"username": "hal", "password": "password123"})
+
+    assert response.json() == nowhere.json() == {"detail": "Not Found"}
+
+
 def test_signup_creates_a_user_with_role_user(signup_client: TestClient) -> None:
     response = sign_up(signup_client, "ivy")
     assert response.status_code == 202

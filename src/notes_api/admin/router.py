@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from notes_api.actor import Actor
 from notes_api.admin import service
 from notes_api.admin.admin_actor import AdminActor
 from notes_api.auth.authorize import authorize
@@ -80,10 +81,17 @@ async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
 async def update_user(
     user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: AdminActor
 ) -> UserRead:
-    if payload.disabled and user_id == actor.id:
-        raise ConflictError("Administrators cannot disable themselves")
+    refuse_disabling_oneself(user_id, payload, actor)
     user = await service.update_user(db, actor, user_id, payload)
     return UserRead.model_validate(user)
+
+
+def refuse_disabling_oneself(user_id: int, payload: UserUpdate, actor: Actor) -> None:
+    """An administrator who disables themself is locked out at once, whoever else is left.
+
+    Apart from the endpoint because mutmut (`make mutate`) skips decorated functions."""
+    if payload.disabled and user_id == actor.id:
+        raise ConflictError("Administrators cannot disable themselves")
 
 
 @router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
