@@ -32,11 +32,6 @@ TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
 
 FormField = Annotated[str | None, Form()]
 
-MFA_GRANTS: dict[str, second_factor.Method] = {
-    "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
-    "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
-}
-
 
 def throttled_error(throttled: LoginThrottledError) -> OAuthError:
     return OAuthError(
@@ -122,8 +117,8 @@ async def issue_token(
             metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
-    elif grant_type in MFA_GRANTS:
-        method = MFA_GRANTS[grant_type]
+    elif grant_type in second_factor.MFA_GRANTS:
+        method = second_factor.MFA_GRANTS[grant_type]
         code = otp if method == "otp" else recovery_code
         if not mfa_token or not code:
             field = "otp" if method == "otp" else "recovery_code"

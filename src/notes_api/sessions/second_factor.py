@@ -39,6 +39,13 @@ SECOND_FACTOR_METHODS = ("pwd", "otp")
 
 Method = Literal["otp", "recovery_code"]
 
+MFA_GRANTS: dict[str, Method] = {
+    "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
+    "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
+}
+"""The two extension grants (RFC 6749 section 4.5) and the code each takes: here, below
+both the token endpoint and the RFC 8414 metadata that must name the same URNs."""
+
 
 def _digest(value: str) -> str:
     """SHA-256 suffices: an mfa_token has 256 random bits; a password hash is no secret
