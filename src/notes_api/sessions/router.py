@@ -119,10 +119,9 @@ async def issue_token(
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type in second_factor.MFA_GRANTS:
         method = second_factor.MFA_GRANTS[grant_type]
-        code = otp if method == "otp" else recovery_code
-        if not mfa_token or not code:
-            field = "otp" if method == "otp" else "recovery_code"
-            raise OAuthError("invalid_request", f"mfa_token and {field} are required")
+        code = await _mfa_code(request, method, otp if method == "otp" else recovery_code)
+        if not mfa_token:
+            raise OAuthError("invalid_request", f"mfa_token and {method} are required")
         try:
             user = await second_factor.complete_login(
                 db, mfa_token, method, code, client_ip(request), throttle_policy
@@ -156,6 +155,19 @@ async def issue_token(
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )
+
+
+async def _mfa_code(request: Request, method: second_factor.Method, parsed: str | None) -> str:
+    """The code of an MFA grant. FastAPI reads `otp=` (sent empty) as absent; here it is a
+    code, malformed like `12345`: 400 invalid_grant, counted as a wrong code against the
+    mfa_token and the login throttle, so an empty code is no free probe. Only a parameter
+    missing altogether is RFC 6749's invalid_request (section 5.2)."""
+    if parsed is not None:
+        return parsed
+    # Each grant's code parameter is named after its method; the form is FastAPI's, cached.
+    if (await request.form()).get(method) == "":
+        return ""
+    raise OAuthError("invalid_request", f"mfa_token and {method} are required")
 
 
 async def _refresh(
