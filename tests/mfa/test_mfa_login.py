@@ -188,6 +188,25 @@ def test_the_mfa_token_lives_five_minutes_and_is_stored_hashed(
     assert timedelta(minutes=4, seconds=50) < lifetime <= timedelta(minutes=5, seconds=10)
 
 
+def test_the_tokens_claim_the_methods_the_mfa_token_recorded_then_otp(
+    client: TestClient, make_enrolled: MakeEnrolled, db_engine: Engine
+) -> None:
+    """`amr` is read from the challenge, not assumed: one that recorded no first factor
+    (written here by hand; the password step records `pwd`) yields a token claiming none."""
+    import jwt
+
+    enrolled = make_enrolled()
+    mfa_token = password_step(client, enrolled.username)
+    with db_engine.begin() as connection:
+        assert connection.scalar(select(MfaChallenge.methods)) == "pwd"
+        connection.execute(update(MfaChallenge).values(methods=""))
+    response = otp_grant(client, mfa_token, code(enrolled.secret, 1))
+    assert response.status_code == 200, response.text
+    access = response.json()["access_token"]
+    assert jwt.decode(access, options={"verify_signature": False})["amr"] == ["otp"]
+    assert client.get("/identify/me", headers=bearer(access)).status_code == 200
+
+
 def test_the_mfa_token_serves_one_success(
     client: TestClient, make_enrolled: MakeEnrolled, forget_last_step: Callable[[int], None]
 ) -> None:

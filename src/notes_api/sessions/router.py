@@ -123,7 +123,7 @@ async def issue_token(
         if not mfa_token:
             raise OAuthError("invalid_request", f"mfa_token and {method} are required")
         try:
-            user = await second_factor.complete_login(
+            completed = await second_factor.complete_login(
                 db, mfa_token, method, code, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
@@ -134,12 +134,11 @@ async def issue_token(
         except LoginThrottledError as throttled:
             metrics.record_login(metrics.LoginOutcome.THROTTLED)
             raise throttled_error(throttled) from None
+        user = completed.user
         verified = service.VerifiedUser(user=user, verified_hash=user.hashed_password)
         client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
         try:
-            pair = await service.open_session(
-                db, verified, codec, policy, client, amr=second_factor.SECOND_FACTOR_METHODS
-            )
+            pair = await service.open_session(db, verified, codec, policy, client, completed.amr)
         except InvalidGrantError:  # the password changed or the user was disabled meanwhile
             raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
