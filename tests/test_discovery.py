@@ -29,7 +29,13 @@ def test_metadata_points_at_this_service_and_names_the_tokens_issuer(
     assert metadata["revocation_endpoint"] == "https://notes.example.org/api/token/revoke"
     assert metadata["jwks_uri"] == "https://notes.example.org/api/.well-known/jwks.json"
     assert metadata["token_endpoint_auth_methods_supported"] == ["none"]
-    assert {"password", "refresh_token"} <= set(metadata["grant_types_supported"])
+    # Spelt out here as DESIGN.md names them, not imported: a typo in the code must fail.
+    assert sorted(metadata["grant_types_supported"]) == [
+        "password",
+        "refresh_token",
+        "urn:notes-api:params:oauth:grant-type:mfa-otp",
+        "urn:notes-api:params:oauth:grant-type:mfa-recovery-code",
+    ]
 
 
 def test_metadata_is_public(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from notes_api.auth.keys import KeyRing
 from notes_api.dependencies import AppSettings, Codec
+from notes_api.sessions.second_factor import MFA_GRANTS
 
 router = APIRouter(tags=["discovery"])
 
@@ -21,7 +22,7 @@ DISCOVERY_PATHS = frozenset({JWKS_PATH, METADATA_PATH})
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 """Five minutes: a verifier picks up a newly published key within that, which is why the
 rotation procedure waits at least this long between publishing a key and signing with it."""
-GRANT_TYPES = ["password", "refresh_token"]
+GRANT_TYPES = ["password", "refresh_token", *MFA_GRANTS]
 
 
 class JsonWebKey(BaseModel):

@@ -14,6 +14,7 @@ from notes_api.mfa.models import MfaChallenge
 from tests.conftest import DEFAULT_PASSWORD, bearer
 from tests.mfa.conftest import (
     MFA_OTP,
+    MFA_RECOVERY,
     MakeEnrolled,
     code,
     otp_grant,
@@ -125,13 +126,20 @@ def test_a_malformed_code_is_invalid_grant_never_422_or_500(
 ) -> None:
     enrolled = make_enrolled()
     mfa_token = password_step(client, enrolled.username)
-    response = otp_grant(client, mfa_token, bad)
-    assert response.status_code == 400
-    assert response.json()["error"] in ("invalid_grant", "invalid_request")
-    if bad:
-        assert response.json()["error"] == "invalid_grant"
-    response = recovery_grant(client, mfa_token, bad)
-    assert response.status_code == 400
+    # "" too: a code sent empty is a malformed code, not a missing parameter.
+    assert_invalid_grant(otp_grant(client, mfa_token, bad))
+    assert_invalid_grant(recovery_grant(client, mfa_token, bad))
+
+
+def test_an_empty_code_counts_as_a_wrong_one(
+    client: TestClient, make_enrolled: MakeEnrolled
+) -> None:
+    """Five empty codes kill the mfa_token, as five wrong ones do: no free probing."""
+    enrolled = make_enrolled()
+    mfa_token = password_step(client, enrolled.username)
+    for _ in range(5):
+        assert_invalid_grant(otp_grant(client, mfa_token, ""))
+    assert_invalid_grant(otp_grant(client, mfa_token, code(enrolled.secret, 1)))
 
 
 @pytest.mark.parametrize("mfa_token", ["unknown", "x" * 5000, "\x00"])
@@ -139,8 +147,19 @@ def test_an_unknown_mfa_token_is_invalid_grant(client: TestClient, mfa_token: st
     assert_invalid_grant(otp_grant(client, mfa_token, "123456"))
 
 
-def test_missing_mfa_parameters_are_invalid_request(client: TestClient) -> None:
-    response = client.post("/token", data={"grant_type": MFA_OTP, "otp": "123456"})
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"grant_type": MFA_OTP, "otp": "123456"},
+        {"grant_type": MFA_OTP, "mfa_token": "some-token"},
+        {"grant_type": MFA_RECOVERY, "mfa_token": "some-token"},
+        {"grant_type": MFA_OTP, "mfa_token": "", "otp": "123456"},
+    ],
+)
+def test_missing_mfa_parameters_are_invalid_request(
+    client: TestClient, form: dict[str, str]
+) -> None:
+    response = client.post("/token", data=form)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -167,6 +186,25 @@ def test_the_mfa_token_lives_five_minutes_and_is_stored_hashed(
     assert mfa_token not in challenge.token_hash
     lifetime = challenge.expires_at.replace(tzinfo=before.tzinfo) - before
     assert timedelta(minutes=4, seconds=50) < lifetime <= timedelta(minutes=5, seconds=10)
+
+
+def test_the_tokens_claim_the_methods_the_mfa_token_recorded_then_otp(
+    client: TestClient, make_enrolled: MakeEnrolled, db_engine: Engine
+) -> None:
+    """`amr` is read from the challenge, not assumed: one that recorded no first factor
+    (written here by hand; the password step records `pwd`) yields a token claiming none."""
+    import jwt
+
+    enrolled = make_enrolled()
+    mfa_token = password_step(client, enrolled.username)
+    with db_engine.begin() as connection:
+        assert connection.scalar(select(MfaChallenge.methods)) == "pwd"
+        connection.execute(update(MfaChallenge).values(methods=""))
+    response = otp_grant(client, mfa_token, code(enrolled.secret, 1))
+    assert response.status_code == 200, response.text
+    access = response.json()["access_token"]
+    assert jwt.decode(access, options={"verify_signature": False})["amr"] == ["otp"]
+    assert client.get("/identify/me", headers=bearer(access)).status_code == 200
 
 
 def test_the_mfa_token_serves_one_success(

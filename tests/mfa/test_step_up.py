@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from notes_api.config import Settings, SettingsError
 from tests.conftest import MakeUser, bearer, login, make_settings
-from tests.mfa.conftest import MakeEnrolled, code, otp_grant, password_step
+from tests.mfa.conftest import MakeEnrolled, code, otp_grant, password_step, recovery_grant
 
 
 @pytest.fixture
@@ -109,6 +109,20 @@ def test_tokens_of_a_second_factor_login_carry_amr_pwd_otp_across_refresh(
     assert renewed_claims["amr"] == ["pwd", "otp"]
     assert renewed_claims["sid"] == claims["sid"]
     assert client.get("/users", headers=bearer(renewed["access_token"])).status_code == 200
+
+
+def test_a_recovery_code_login_carries_amr_pwd_otp_and_passes_step_up(
+    client: TestClient, make_enrolled: MakeEnrolled
+) -> None:
+    import jwt
+
+    admin = make_enrolled(roles=["admin"])
+    mfa_token = password_step(client, admin.username)
+    response = recovery_grant(client, mfa_token, admin.recovery_codes[0])
+    assert response.status_code == 200, response.text
+    access = response.json()["access_token"]
+    assert jwt.decode(access, options={"verify_signature": False})["amr"] == ["pwd", "otp"]
+    assert client.get("/users", headers=bearer(access)).status_code == 200
 
 
 def test_a_password_only_token_carries_amr_pwd(client: TestClient, make_user: MakeUser) -> None:

@@ -287,7 +287,11 @@ def test_mfa_required_roles_need_a_second_factor_to_go_into_a_token(
         by_default = client.post("/account/tokens", json={"name": "y"}, headers=headers)
 
     assert asked.status_code == 401
-    assert asked.headers["www-authenticate"] == 'Bearer error="insufficient_user_authentication"'
+    assert asked.headers["www-authenticate"] == (
+        'Bearer error="insufficient_user_authentication", '
+        'error_description="The role admin requires a second factor: log in again with it '
+        '(enroll at /account/mfa/totp first if needed)"'
+    )
     assert by_default.status_code == 201
     assert by_default.json()["roles"] == ["user"]
 

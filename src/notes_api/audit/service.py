@@ -38,6 +38,7 @@ class AuditAction(StrEnum):
     SESSION_ENDED = "session.ended"
     SESSIONS_ENDED = "sessions.ended"
     LOGIN_MFA_REQUIRED = "login.mfa_required"
+    MFA_ENROLLMENT_STARTED = "mfa.enrollment_started"
     MFA_ENABLED = "mfa.enabled"
     MFA_DISABLED = "mfa.disabled"
     MFA_RESET = "mfa.reset"

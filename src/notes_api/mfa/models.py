@@ -54,7 +54,8 @@ class MfaChallenge(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     methods: Mapped[str] = mapped_column(String(32))
-    """RFC 8176 methods already used (comma-joined): `pwd`."""
+    """RFC 8176 methods already used (comma-joined): `pwd`. The completed login's tokens
+    carry these, then `otp` (`sessions.second_factor.issued_amr`)."""
     password_digest: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the password hash that was verified: a password changed meanwhile
     voids the challenge."""

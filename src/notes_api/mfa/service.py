@@ -84,13 +84,22 @@ async def begin_enrollment(db: AsyncSession, actor: Actor, username: str) -> Enr
         .values(secret=secret, created_at=utcnow())
         .returning(TotpCredential.user_id)
     )
-    if replaced.first() is None:
+    replaced_pending = replaced.first() is not None
+    if not replaced_pending:
         if await totp_secret(db, actor.id) is not None:
             await db.rollback()
             raise ConflictError("A second factor is already active; remove it first")
         # Two concurrent first enrollments: the loser's INSERT violates the primary key,
         # which the error handlers answer with 409.
         await db.execute(insert(TotpCredential).values(user_id=actor.id, secret=secret))
+    # A new secret exists from here on (pending): who made it and whether it displaced one.
+    record(
+        db,
+        AuditAction.MFA_ENROLLMENT_STARTED,
+        actor,
+        target=username,
+        replaced_pending=replaced_pending,
+    )
     await db.commit()
     uri = totp.provisioning_uri(secret, username)
     return Enrollment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
@@ -110,7 +119,12 @@ async def confirm_enrollment(db: AsyncSession, actor: Actor, username: str, code
         raise ConflictError("No pending enrollment: start one with POST /account/mfa/totp")
     step = totp.matching_step(pending, code, now)
     if step is None:
+        # The answer is an error, so the refusal is committed on its own, before it
+        # (as `disable_with_code` does): a rollback at the end of the request must not
+        # take the audit entry with it.
         await db.rollback()
+        record(db, AuditAction.MFA_CODE_REJECTED, actor, target=username, purpose="confirm")
+        await db.commit()
         raise WrongCodeError("Wrong code")
     activated = await db.execute(
         update(TotpCredential)

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from notes_api.auth.authorize import authenticated
+from notes_api.auth.authorize import authenticated, insufficient_user_authentication
 from notes_api.auth.dependencies import CurrentToken
 from notes_api.dependencies import AppSettings, DbSession
 from notes_api.personal_tokens import service
@@ -28,8 +28,6 @@ router = APIRouter(tags=["account"])
 PERSONAL_TOKEN_REFUSED: dict[int | str, dict[str, Any]] = {
     403: {"description": "A personal access token cannot manage tokens"}
 }
-INSUFFICIENT_AUTHENTICATION = 'Bearer error="insufficient_user_authentication"'
-"""RFC 9470: log in again with a second factor, then try again."""
 
 
 @router.post(
@@ -58,11 +56,9 @@ async def create_token(
             detail=[{"type": "value_error", "loc": ["body", "roles"], "msg": exc.detail}],
         ) from None
     except service.SecondFactorRequiredError as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail=exc.detail,
-            headers={"WWW-Authenticate": INSUFFICIENT_AUTHENTICATION},
-        ) from None
+        # The same RFC 9470 challenge as `@authorize`'s, error_description included, so a
+        # client handles one shape whichever check asked for the second factor.
+        raise insufficient_user_authentication(exc.roles) from None
     response.headers.update(NO_STORE)
     created = PersonalTokenRead.model_validate(row, from_attributes=True)
     return PersonalTokenCreated(**created.model_dump(), token=secret)

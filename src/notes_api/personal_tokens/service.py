@@ -8,7 +8,7 @@ indexed query. JWT requests never come here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from http import HTTPStatus
 
@@ -45,6 +45,14 @@ class SecondFactorRequiredError(DomainError):
 
     status_code = HTTPStatus.UNAUTHORIZED
 
+    def __init__(self, roles: Iterable[str]) -> None:
+        self.roles = frozenset(roles)
+        """The router names them in the RFC 9470 challenge."""
+        super().__init__(
+            "Log in with your second factor to put these roles into a personal token: "
+            + ", ".join(sorted(self.roles))
+        )
+
 
 async def create_token(
     db: AsyncSession,
@@ -72,10 +80,7 @@ async def create_token(
         if missing := roles - held:
             raise RolesNotHeldError(f"Not roles of yours: {', '.join(sorted(missing))}")
         if roles & mfa_required_roles and not second_factor:
-            raise SecondFactorRequiredError(
-                "Log in with your second factor to put these roles into a personal token: "
-                + ", ".join(sorted(roles & mfa_required_roles))
-            )
+            raise SecondFactorRequiredError(roles & mfa_required_roles)
     token = new_personal_token()
     now = utcnow()
     row = PersonalAccessToken(

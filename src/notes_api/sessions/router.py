@@ -32,11 +32,6 @@ TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
 
 FormField = Annotated[str | None, Form()]
 
-MFA_GRANTS: dict[str, second_factor.Method] = {
-    "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
-    "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
-}
-
 
 def throttled_error(throttled: LoginThrottledError) -> OAuthError:
     return OAuthError(
@@ -122,14 +117,13 @@ async def issue_token(
             metrics.record_login(metrics.LoginOutcome.FAILED)
             raise OAuthError("invalid_grant", "Invalid username or password") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
-    elif grant_type in MFA_GRANTS:
-        method = MFA_GRANTS[grant_type]
-        code = otp if method == "otp" else recovery_code
-        if not mfa_token or not code:
-            field = "otp" if method == "otp" else "recovery_code"
-            raise OAuthError("invalid_request", f"mfa_token and {field} are required")
+    elif grant_type in second_factor.MFA_GRANTS:
+        method = second_factor.MFA_GRANTS[grant_type]
+        code = await _mfa_code(request, method, otp if method == "otp" else recovery_code)
+        if not mfa_token:
+            raise OAuthError("invalid_request", f"mfa_token and {method} are required")
         try:
-            user = await second_factor.complete_login(
+            completed = await second_factor.complete_login(
                 db, mfa_token, method, code, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
@@ -140,12 +134,11 @@ async def issue_token(
         except LoginThrottledError as throttled:
             metrics.record_login(metrics.LoginOutcome.THROTTLED)
             raise throttled_error(throttled) from None
+        user = completed.user
         verified = service.VerifiedUser(user=user, verified_hash=user.hashed_password)
         client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
         try:
-            pair = await service.open_session(
-                db, verified, codec, policy, client, amr=second_factor.SECOND_FACTOR_METHODS
-            )
+            pair = await service.open_session(db, verified, codec, policy, client, completed.amr)
         except InvalidGrantError:  # the password changed or the user was disabled meanwhile
             raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
@@ -161,6 +154,19 @@ async def issue_token(
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )
+
+
+async def _mfa_code(request: Request, method: second_factor.Method, parsed: str | None) -> str:
+    """The code of an MFA grant. FastAPI reads `otp=` (sent empty) as absent; here it is a
+    code, malformed like `12345`: 400 invalid_grant, counted as a wrong code against the
+    mfa_token and the login throttle, so an empty code is no free probe. Only a parameter
+    missing altogether is RFC 6749's invalid_request (section 5.2)."""
+    if parsed is not None:
+        return parsed
+    # Each grant's code parameter is named after its method; the form is FastAPI's, cached.
+    if (await request.form()).get(method) == "":
+        return ""
+    raise OAuthError("invalid_request", f"mfa_token and {method} are required")
 
 
 async def _refresh(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, NoReturn
 
@@ -27,6 +28,7 @@ from notes_api.mfa import service
 from notes_api.mfa.models import MfaChallenge
 from notes_api.policies import ThrottlePolicy
 from notes_api.sessions.exceptions import InvalidGrantError, MfaRequiredError
+from notes_api.sessions.session_store import split_amr
 from notes_api.throttling import throttle
 from notes_api.users.models import User
 from notes_api.users.service import get_user
@@ -34,10 +36,28 @@ from notes_api.users.service import get_user
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 MAX_WRONG_CODES = 5
 MFA_TOKEN_BYTES = 32
-SECOND_FACTOR_METHODS = ("pwd", "otp")
-"""RFC 8176 `amr` of a login completed with a TOTP or a recovery code."""
+SECOND_FACTOR_METHOD = "otp"
+"""What either MFA grant adds to the challenge's methods in `amr` (RFC 8176). A recovery code
+gives `otp` too, as DESIGN.md's `["pwd", "otp"]` for both grants says: RFC 8176 has no value
+for it, it stands in for the authenticator it was issued with, and step-up (which asks for
+`otp`) must let through a user who lost the phone and logs in with one."""
 
 Method = Literal["otp", "recovery_code"]
+
+
+@dataclass(frozen=True)
+class CompletedLogin:
+    user: User
+    amr: tuple[str, ...]
+    """The methods the challenge recorded, then the second factor: what the tokens carry."""
+
+
+MFA_GRANTS: dict[str, Method] = {
+    "urn:notes-api:params:oauth:grant-type:mfa-otp": "otp",
+    "urn:notes-api:params:oauth:grant-type:mfa-recovery-code": "recovery_code",
+}
+"""The two extension grants (RFC 6749 section 4.5) and the code each takes: here, below
+both the token endpoint and the RFC 8414 metadata that must name the same URNs."""
 
 
 def _digest(value: str) -> str:
@@ -56,7 +76,7 @@ async def open_challenge(db: AsyncSession, user: User, verified_hash: str) -> st
         insert(MfaChallenge).values(
             token_hash=_digest(token),
             user_id=user.id,
-            methods="pwd",
+            methods="pwd",  # the password was verified; comma-joined as `amr` in sessions
             password_digest=_digest(verified_hash),
             expires_at=now + CHALLENGE_LIFETIME,
         )
@@ -72,10 +92,10 @@ async def complete_login(
     code: str,
     client_ip: str | None,
     throttle_policy: ThrottlePolicy,
-) -> User:
-    """The user of a live challenge whose code is right; otherwise `InvalidGrantError`
-    (or `LoginThrottledError`). The challenge, the TOTP step or the recovery code are
-    spent in the transaction the caller commits with the new session."""
+) -> CompletedLogin:
+    """The user of a live challenge whose code is right, and the login's `amr`; otherwise
+    `InvalidGrantError` (or `LoginThrottledError`). The challenge, the TOTP step or the
+    recovery code are spent in the transaction the caller commits with the new session."""
     now = utcnow()
     challenge = await db.scalar(
         select(MfaChallenge).where(
@@ -88,7 +108,7 @@ async def complete_login(
     if challenge is None:
         await db.rollback()
         raise InvalidGrantError
-    challenge_id = challenge.id
+    challenge_id, amr = challenge.id, issued_amr(challenge.methods)
     try:
         user = await get_user(db, challenge.user_id)
     except NotFoundError:  # deleted between the lookups (its challenges go with it)
@@ -119,7 +139,13 @@ async def complete_login(
         _, left = await service.mfa_status(db, user.id)
         record(db, AuditAction.RECOVERY_CODE_USED, actor, target=user.username, left=left)
     record(db, AuditAction.LOGIN_SUCCEEDED, actor, target=user.username, method=method)
-    return user
+    return CompletedLogin(user=user, amr=amr)
+
+
+def issued_amr(methods_so_far: str) -> tuple[str, ...]:
+    """The challenge's stored methods (the binding: the token claims no first factor the
+    login did not go through), then `otp`."""
+    return (*split_amr(methods_so_far), SECOND_FACTOR_METHOD)
 
 
 async def _spend_challenge(db: AsyncSession, challenge_id: int) -> None:
