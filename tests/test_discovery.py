@@ -6,7 +6,7 @@ import jwt
 from fastapi.testclient import TestClient
 
 from notes_api.main import create_app
-from tests.conftest import MakeUser, login, make_settings
+from tests.conftest import MakeUser, bearer, login, make_settings
 
 
 def test_metadata_points_at_this_service_and_names_the_tokens_issuer(
@@ -30,6 +30,22 @@ def test_metadata_points_at_this_service_and_names_the_tokens_issuer(
     assert metadata["jwks_uri"] == "https://notes.example.org/api/.well-known/jwks.json"
     assert metadata["token_endpoint_auth_methods_supported"] == ["none"]
     assert {"password", "refresh_token"} <= set(metadata["grant_types_supported"])
+
+
+def test_without_jwt_issuer_the_issuer_is_public_url_in_the_metadata_and_the_tokens(
+    database_url: str, make_user: MakeUser
+) -> None:
+    """RFC 8414: the issuer is the https URL the metadata is found under, and DESIGN has the
+    metadata's issuer equal the tokens' `iss`."""
+    settings = make_settings(database_url, public_url="https://notes.example.org/")
+    with TestClient(create_app(settings)) as client:
+        issuer = client.get("/.well-known/oauth-authorization-server").json()["issuer"]
+        token = login(client, make_user().username)["access_token"]
+        accepted = client.get("/identify/me", headers=bearer(token)).status_code
+
+    assert issuer == "https://notes.example.org"
+    assert jwt.decode(token, options={"verify_signature": False})["iss"] == issuer
+    assert accepted == 200
 
 
 def test_metadata_is_public(client: TestClient) -> None:

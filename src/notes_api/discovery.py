@@ -75,7 +75,7 @@ async def server_metadata(response: Response, settings: AppSettings) -> ServerMe
     response.headers.update(PUBLIC_CACHE)
     base = settings.public_url
     return ServerMetadata(
-        issuer=settings.jwt_issuer,
+        issuer=settings.token_issuer,
         token_endpoint=f"{base}/token",
         revocation_endpoint=f"{base}/token/revoke",
         jwks_uri=f"{base}{JWKS_PATH}",
