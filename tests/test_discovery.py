@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import jwt
+import pytest
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi.testclient import TestClient
 
 from notes_api.main import create_app
@@ -46,6 +48,22 @@ def test_without_jwt_issuer_the_issuer_is_public_url_in_the_metadata_and_the_tok
     assert issuer == "https://notes.example.org"
     assert jwt.decode(token, options={"verify_signature": False})["iss"] == issuer
     assert accepted == 200
+
+
+def test_the_metadata_passes_authlib_validation_in_production(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a standard OAuth client library checks (RFC 8414 section 2), served the way a
+    deployment serves it: production, behind an https PUBLIC_URL, JWT_ISSUER left unset."""
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)  # would excuse http URLs
+    settings = make_settings(
+        database_url, app_env="production", public_url="https://notes.example.org"
+    )
+    with TestClient(create_app(settings)) as client:
+        metadata = client.get("/.well-known/oauth-authorization-server").json()
+
+    AuthorizationServerMetadata(metadata).validate()
+    assert metadata["response_types_supported"] == ["none"]  # no authorization endpoint
 
 
 def test_metadata_is_public(client: TestClient) -> None:
