@@ -53,7 +53,7 @@ settings = get_settings()
 codec = AccessTokenCodec(
     key=settings.signing_key(),
     algorithm=settings.jwt_algorithm,
-    issuer=settings.jwt_issuer,
+    issuer=settings.token_issuer,
     audience=settings.jwt_audience,
     lifetime=timedelta(minutes=settings.access_token_expire_minutes),
 )

@@ -64,6 +64,28 @@ def test_production_refuses_cors_wildcard() -> None:
         production(jwt_secret_key=GOOD_KEY, cors_origins="https://a.example.org,*")
 
 
+def test_production_refuses_a_public_url_without_https() -> None:
+    """It is the issuer and the base of the metadata's URLs, which RFC 8414 requires https."""
+    with pytest.raises(ValidationError, match="PUBLIC_URL must be an https:// URL"):
+        production(jwt_secret_key=GOOD_KEY, public_url="http://notes.example.org")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"]
+)
+def test_production_accepts_plain_http_on_this_machine_only(url: str) -> None:
+    """compose's local trial runs in production behind http://127.0.0.1:8000 (docs/deploy.md)."""
+    assert production(jwt_secret_key=GOOD_KEY, public_url=url).public_url == url
+
+
+def test_production_refuses_a_jwt_issuer_other_than_public_url() -> None:
+    """RFC 8414 clients refuse metadata whose issuer is not the URL they fetched it under."""
+    with pytest.raises(ValidationError, match="JWT_ISSUER must equal PUBLIC_URL"):
+        production(
+            jwt_secret_key=GOOD_KEY, public_url="https://notes.example.org", jwt_issuer="notes-api"
+        )
+
+
 def test_a_refusal_never_echoes_the_key() -> None:
     with pytest.raises(ValidationError) as caught:
         production(jwt_secret_key=GOOD_KEY, cors_origins="*")

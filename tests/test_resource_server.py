@@ -3,9 +3,12 @@ forgeries refused, and a key rotation followed without restarting the resource s
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import httpx2
@@ -17,6 +20,7 @@ from tests.conftest import DEFAULT_PASSWORD, TEST_SECRET, MakeUser
 from tests.servers import free_port, running_server, wait_for_health
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resource_server" / "app.py"
+REQUIREMENTS = EXAMPLE.with_name("requirements.txt")
 
 
 def key(path: Path) -> Path:
@@ -127,3 +131,40 @@ def test_the_resource_server_follows_a_key_rotation_without_a_restart(
     )
     assert after_rotation.status_code == 200
     assert still_valid.status_code == 200
+
+
+def distribution(name: str) -> str:
+    """PEP 503's normalized form, in which `PyJWT` and `pyjwt` are one project."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_resource_server_imports_only_the_standard_library_and_its_requirements() -> None:
+    """Its own small dependency list is its whole list: nothing comes from notes-api's."""
+    tree = ast.parse(EXAMPLE.read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level
+    }
+    top_level = {name.partition(".")[0] for name in imported}
+    # `name[extras]>=version  # comment`: the project name is what comes before any of those.
+    listed = {
+        distribution(match[1])
+        for line in REQUIREMENTS.read_text().splitlines()
+        if (match := re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line.partition("#")[0]))
+    }
+    owners = packages_distributions()
+    outside = {
+        module
+        for module in top_level - set(sys.stdlib_module_names)
+        if not {distribution(owner) for owner in owners.get(module, [])} & listed
+    }
+
+    assert "jwt" in top_level
+    assert outside == set()

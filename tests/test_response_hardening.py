@@ -22,7 +22,7 @@ def codec_of(settings: Settings) -> AccessTokenCodec:
     return AccessTokenCodec(
         key=settings.signing_key(),
         algorithm=settings.jwt_algorithm,
-        issuer=settings.jwt_issuer,
+        issuer=settings.token_issuer,
         audience=settings.jwt_audience,
         lifetime=timedelta(minutes=5),
     )

@@ -7,9 +7,9 @@ again, at most once every MIN_REFETCH_SECONDS so that made-up `kid`s cannot
 turn it into a load generator against notes-api.
 
 Settings (environment): NOTES_API_URL (http://127.0.0.1:8000), JWKS_URL (default
-NOTES_API_URL + /.well-known/jwks.json), JWT_ISSUER and JWT_AUDIENCE (notes-api),
-JWT_ALGORITHM (EdDSA; ES256 also works), REQUIRED_ROLE (optional), HOST, PORT (8001),
-JWKS_MIN_REFETCH_SECONDS (10).
+NOTES_API_URL + /.well-known/jwks.json), JWT_ISSUER (notes-api's issuer: its PUBLIC_URL
+when that is set; default notes-api), JWT_AUDIENCE (notes-api), JWT_ALGORITHM (EdDSA;
+ES256 also works), REQUIRED_ROLE (optional), HOST, PORT (8001), JWKS_MIN_REFETCH_SECONDS (10).
 
 Routes: GET /healthz (public), GET /whoami (a valid notes-api access token).
 """

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +41,9 @@ MIN_SECRET_DISTINCT_CHARACTERS = 8
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql", "postgres")
 
+DEFAULT_ISSUER = "notes-api"
+"""The `iss` of a service that was never told its URL (neither JWT_ISSUER nor PUBLIC_URL)."""
+
 _ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 """The shape of a role name (`validation.ROLE_NAME_PATTERN`, which this core module may not
 import)."""
@@ -47,6 +51,17 @@ import)."""
 
 class SettingsError(ValueError):
     """A setting makes the application unsafe or unable to start."""
+
+
+def _is_loopback(host: str) -> bool:
+    """Only this machine reaches the host, so plain http is acceptable for it even in
+    production: compose's local trial (RFC 8252 section 8.3 reasons the same way)."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _split_csv(value: object) -> object:
@@ -80,7 +95,8 @@ class Settings(BaseSettings):
     """More public keys that verify and are published: the next key and the previous one."""
     public_url: str = "http://127.0.0.1:8000"
     """Where clients reach this service; discovery metadata builds its URLs from it."""
-    jwt_issuer: str = "notes-api"
+    jwt_issuer: str | None = None
+    """The tokens' `iss` when set; otherwise `token_issuer` derives it."""
     jwt_audience: str = "notes-api"
     access_token_expire_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_expire_minutes: int = Field(default=7 * 24 * 60, ge=1)
@@ -163,10 +179,10 @@ class Settings(BaseSettings):
                 ip_network(item, strict=False)
         return value
 
-    @field_validator("smtp_url", mode="before")
+    @field_validator("smtp_url", "jwt_issuer", mode="before")
     @classmethod
-    def _empty_smtp_url_is_none(cls, value: object) -> object:
-        """`SMTP_URL=` in a .env file means no SMTP server, as leaving it out does."""
+    def _empty_is_unset(cls, value: object) -> object:
+        """`SMTP_URL=` or `JWT_ISSUER=` in a .env file means what leaving it out does."""
         return None if value == "" else value
 
     @field_validator("smtp_url")
@@ -208,6 +224,7 @@ class Settings(BaseSettings):
                 f"JWT_PRIVATE_KEY_FILE and JWT_PUBLISHED_KEY_FILES need JWT_ALGORITHM=EdDSA or "
                 f"ES256; {self.jwt_algorithm} signs with JWT_SECRET_KEY"
             )
+        self._check_issuer()
         if asymmetric:
             return self
         if self.jwt_secret_key is not None:
@@ -226,6 +243,38 @@ class Settings(BaseSettings):
                 f"(at least {MIN_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`)"
             )
         return self
+
+    def _check_issuer(self) -> None:
+        if self.app_env != "production":
+            return
+        url = urlsplit(self.public_url)
+        if url.scheme != "https" and not _is_loopback(url.hostname or ""):
+            # It is the issuer and the base of every URL in the metadata, which RFC 8414
+            # requires to be https; reset links and tokens must not travel in clear either.
+            raise SettingsError(
+                "PUBLIC_URL must be an https:// URL when APP_ENV=production "
+                "(http:// only for 127.0.0.1, ::1 or localhost)"
+            )
+        public_url_set = "public_url" in self.model_fields_set
+        if public_url_set and self.jwt_issuer not in (None, self.public_url):
+            # RFC 8414 section 3.3: a client refuses metadata whose issuer is not the URL it
+            # fetched it under, and holds the tokens' `iss` to that issuer.
+            raise SettingsError(
+                "JWT_ISSUER must equal PUBLIC_URL when both are set and APP_ENV=production; "
+                "leave JWT_ISSUER unset and it follows PUBLIC_URL"
+            )
+
+    @property
+    def token_issuer(self) -> str:
+        """The tokens' `iss` and the metadata's `issuer`: JWT_ISSUER, else PUBLIC_URL when it
+        was set (RFC 8414: the issuer is the https URL the metadata is found under), else
+        `notes-api`, which means nothing outside this service but changes nothing for a
+        deployment that never named its URL."""
+        if self.jwt_issuer is not None:
+            return self.jwt_issuer
+        if "public_url" in self.model_fields_set:
+            return self.public_url
+        return DEFAULT_ISSUER
 
     def signing_key(self) -> str:
         """The JWT key: configured, or in development generated once and kept on disk."""

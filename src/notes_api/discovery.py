@@ -41,6 +41,15 @@ class JsonWebKeySet(BaseModel):
     keys: list[JsonWebKey]
 
 
+NO_RESPONSE_TYPES = ["none"]
+"""There is no authorization endpoint, yet RFC 8414 section 2 requires this member, and
+section 3.2 forbids an empty array (authlib and other validators refuse both). `none` is the
+registered response type (OAuth 2.0 Multiple Response Type Encoding Practices, section 4)
+under which no code and no token is ever returned from an authorization endpoint; `code` or
+`token` would announce flows that do not exist. Errata 7793 to RFC 8414 would let a server
+like this one omit the member."""
+
+
 class ServerMetadata(BaseModel):
     issuer: str
     token_endpoint: str
@@ -50,7 +59,7 @@ class ServerMetadata(BaseModel):
     token_endpoint_auth_methods_supported: list[str]
     revocation_endpoint_auth_methods_supported: list[str]
     response_types_supported: list[str]
-    """RFC 8414 requires the member; there is no authorization endpoint, so it is empty."""
+    """`["none"]`: see NO_RESPONSE_TYPES."""
     service_documentation: str | None = None
 
 
@@ -76,13 +85,13 @@ async def server_metadata(response: Response, settings: AppSettings) -> ServerMe
     response.headers.update(PUBLIC_CACHE)
     base = settings.public_url
     return ServerMetadata(
-        issuer=settings.jwt_issuer,
+        issuer=settings.token_issuer,
         token_endpoint=f"{base}/token",
         revocation_endpoint=f"{base}/token/revoke",
         jwks_uri=f"{base}{JWKS_PATH}",
         grant_types_supported=GRANT_TYPES,
         token_endpoint_auth_methods_supported=["none"],
         revocation_endpoint_auth_methods_supported=["none"],
-        response_types_supported=[],
+        response_types_supported=NO_RESPONSE_TYPES,
         service_documentation=f"{base}/docs" if settings.docs_enabled else None,
     )

@@ -85,7 +85,7 @@ def build_state(settings: Settings) -> AppState:
     state.token_codec = AccessTokenCodec(
         key=signing_material(settings),
         algorithm=settings.jwt_algorithm,
-        issuer=settings.jwt_issuer,
+        issuer=settings.token_issuer,
         audience=settings.jwt_audience,
         lifetime=access_lifetime,
     )

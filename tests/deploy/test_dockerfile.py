@@ -156,6 +156,7 @@ def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
         ".jwt-secret",
         "notes.db",
         "notes.db-wal",
+        "secrets/jwt-signing.pem",  # examples/resource_server/README.md keeps the key there
         "src/notes_api.egg-info/PKG-INFO",
         "tests/conftest.py",
         "src/notes_api/__pycache__/main.cpython-312.pyc",

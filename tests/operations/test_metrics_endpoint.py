@@ -51,6 +51,34 @@ def test_metrics_role_or_admin_reads_the_text_format_never_cached(
     assert "# TYPE notes_api_http_requests_total counter" in response.text
 
 
+def personal_token(client: TestClient, owner: str, roles: list[str]) -> dict[str, str]:
+    access = login(client, owner)["access_token"]
+    body = {"name": "prometheus", "roles": roles}
+    created = client.post("/account/tokens", json=body, headers=bearer(access))
+    assert created.status_code == 201, created.text
+    return bearer(created.json()["token"])
+
+
+def test_prometheus_scrapes_with_a_personal_token_holding_the_metrics_role(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    """DESIGN: Prometheus scrapes with a personal access token of a user holding `metrics`."""
+    owner = make_user("prometheus", roles=["metrics"])
+    response = client.get("/metrics", headers=personal_token(client, owner.username, ["metrics"]))
+    assert response.status_code == 200
+    assert "# TYPE notes_api_http_requests_total counter" in response.text
+
+
+def test_a_personal_token_without_the_metrics_role_is_403_though_its_owner_holds_it(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    """The token's own roles count, not everything its owner holds."""
+    owner = make_user("prometheus", roles=["metrics", "user"])
+    response = client.get("/metrics", headers=personal_token(client, owner.username, ["user"]))
+    assert response.status_code == 403
+    assert 'scope="admin metrics"' in response.headers["WWW-Authenticate"]
+
+
 def test_requests_are_counted_by_route_template_never_the_raw_path(
     client: TestClient, scraper: dict[str, str]
 ) -> None:

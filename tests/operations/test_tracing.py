@@ -7,20 +7,15 @@ import io
 import json
 import re
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
 from notes_api.main import create_app
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, make_settings
+from tests.otlp_collector import Collector, running_collector
 from tests.servers import free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -28,50 +23,10 @@ PARENT_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 
-class Collector(ThreadingHTTPServer):
-    """Receives OTLP/HTTP protobuf exports and keeps every span."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", free_port()), CollectorHandler)
-        self.spans: list[Any] = []
-        self.resources: list[dict[str, Any]] = []
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class CollectorHandler(BaseHTTPRequestHandler):
-    server: Collector
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportTraceServiceRequest.FromString(body)
-        for resource_spans in request.resource_spans:
-            self.server.resources.append(
-                {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-            )
-            for scope_spans in resource_spans.scope_spans:
-                self.server.spans.extend(scope_spans.spans)
-        answer = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def collector() -> Iterator[Collector]:
-    server = Collector()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_collector() as server:
+        yield server
 
 
 def access_lines(output: io.StringIO) -> list[dict[str, Any]]:
