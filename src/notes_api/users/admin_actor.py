@@ -7,6 +7,11 @@ second, a demoted administrator could still re-enable itself, grant itself
 write first reads the caller's row (one indexed read, on a rare path) and
 answers 401, as for a revoked token, unless the caller is enabled and holds
 `admin` now.
+
+It lives in the user directory, not in `admin/`, because administrative routes
+live in several domains (`/users/{id}/sessions` in accounts, `/users/{id}/mfa`
+in mfa) and `admin` sits above `sessions`, which needs `mfa`: a dependency that
+only reads users and roles must sit below every domain that uses it.
 """
 
 from __future__ import annotations
