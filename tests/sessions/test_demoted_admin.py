@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from notes_api.auth.revocation_cache import RevocationCache
-from tests.conftest import MakeUser, bearer, login
+from tests.conftest import MakeUser, bearer, login, refresh_status
+from tests.mfa.conftest import enroll, password_step
 
 
 @pytest.fixture
@@ -82,6 +83,34 @@ def test_a_demoted_administrator_cannot_create_users_or_roles(
         blind_client.post("/roles", json={"name": "backdoor"}, headers=headers).status_code == 401
     )
     assert blind_client.delete(f"/users/{other}/roles/admin", headers=headers).status_code == 401
+
+
+def test_a_demoted_administrator_cannot_end_another_administrators_sessions(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int], db_engine: Engine
+) -> None:
+    headers, other = demoted
+    other_name = _username(db_engine, other)
+    other_refresh = login(blind_client, other_name)["refresh_token"]
+    assert blind_client.delete(f"/users/{other}/sessions", headers=headers).status_code == 401
+    assert refresh_status(blind_client, other_refresh) == 200
+
+
+def test_a_demoted_administrator_cannot_remove_anothers_second_factor(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int], db_engine: Engine
+) -> None:
+    headers, other = demoted
+    other_name = _username(db_engine, other)
+    enroll(blind_client, bearer(login(blind_client, other_name)["access_token"]))
+    assert blind_client.delete(f"/users/{other}/mfa", headers=headers).status_code == 401
+    password_step(blind_client, other_name)  # still asks for the second factor
+
+
+def _username(db_engine: Engine, user_id: int) -> str:
+    with db_engine.connect() as connection:
+        name: str = connection.scalar(
+            text("SELECT username FROM users WHERE id = :id"), {"id": user_id}
+        )
+    return name
 
 
 def test_nobody_may_grant_roles_to_themselves(client: TestClient, make_user: MakeUser) -> None:
