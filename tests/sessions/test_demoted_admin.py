@@ -105,6 +105,24 @@ def test_a_demoted_administrator_cannot_remove_anothers_second_factor(
     password_step(blind_client, other_name)  # still asks for the second factor
 
 
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_a_demoted_administrator_cannot_write_someone_elses_note(
+    blind_client: TestClient,
+    demoted: tuple[dict[str, str], int],
+    make_user: MakeUser,
+    db_engine: Engine,
+    method: str,
+) -> None:
+    headers, _other = demoted
+    owner = bearer(login(blind_client, make_user().username)["access_token"])
+    note = blind_client.post("/notes", json={"title": "mine"}, headers=owner).json()
+    answer = blind_client.request(
+        method, f"/notes/{note['id']}", json={"title": "defaced"}, headers=headers
+    )
+    assert answer.status_code == 401
+    assert blind_client.get(f"/notes/{note['id']}", headers=owner).json()["title"] == "mine"
+
+
 def _username(db_engine: Engine, user_id: int) -> str:
     with db_engine.connect() as connection:
         name: str = connection.scalar(
