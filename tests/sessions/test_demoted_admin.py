@@ -7,14 +7,20 @@ cache to show that the administrative writes re-check the database anyway.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from notes_api.auth.authorize import required_roles
 from notes_api.auth.revocation_cache import RevocationCache
+from notes_api.auth.roles import BuiltinRole
+from notes_api.users.admin_actor import admin_powers, current_admin
 from tests.conftest import MakeUser, bearer, login, refresh_status
 from tests.mfa.conftest import enroll, password_step
 
@@ -145,3 +151,44 @@ def test_an_administrator_still_in_office_can_administer(
     headers = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
     user = make_user()
     assert client.patch(f"/users/{user.id}", json={"disabled": True}, headers=headers).is_success
+
+
+ADMIN_RECHECKS = frozenset({current_admin, admin_powers})
+"""The dependencies that re-read, in the database, that an `admin` token's holder still is one."""
+
+NOT_ADMINISTRATIVE = {
+    ("POST", "/notes"): "creates a note of the caller's own: `admin` lets nothing more through",
+}
+"""Writes that `admin` may call but that give an administrator nothing a `user` lacks."""
+
+
+def _writes_the_admin_role_allows(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
+    """Every non-GET route whose @authorize roles include `admin`. A route that checks the
+    role only inside its body is invisible here: such checks go through `AdminPowers`."""
+    writes = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        if BuiltinRole.ADMIN not in (required_roles(route.endpoint) or ()):
+            continue
+        for method in route.methods - {"GET", "HEAD"}:
+            writes[(method, context.path or "")] = route
+    return writes
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def test_every_write_the_admin_role_allows_rechecks_the_caller(app: FastAPI) -> None:
+    writes = _writes_the_admin_role_allows(app)
+    unchecked = {
+        route
+        for route, endpoint in writes.items()
+        if route not in NOT_ADMINISTRATIVE and ADMIN_RECHECKS.isdisjoint(_calls(endpoint.dependant))
+    }
+    assert unchecked == set()
+    assert set(NOT_ADMINISTRATIVE) <= set(writes)  # no stale exemption
