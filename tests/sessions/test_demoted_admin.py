@@ -7,15 +7,22 @@ cache to show that the administrative writes re-check the database anyway.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from notes_api.auth.authorize import required_roles
 from notes_api.auth.revocation_cache import RevocationCache
-from tests.conftest import MakeUser, bearer, login
+from notes_api.auth.roles import BuiltinRole
+from notes_api.users.admin_actor import admin_powers, current_admin
+from tests.conftest import MakeUser, bearer, login, refresh_status
+from tests.mfa.conftest import enroll, password_step
 
 
 @pytest.fixture
@@ -84,6 +91,52 @@ def test_a_demoted_administrator_cannot_create_users_or_roles(
     assert blind_client.delete(f"/users/{other}/roles/admin", headers=headers).status_code == 401
 
 
+def test_a_demoted_administrator_cannot_end_another_administrators_sessions(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int], db_engine: Engine
+) -> None:
+    headers, other = demoted
+    other_name = _username(db_engine, other)
+    other_refresh = login(blind_client, other_name)["refresh_token"]
+    assert blind_client.delete(f"/users/{other}/sessions", headers=headers).status_code == 401
+    assert refresh_status(blind_client, other_refresh) == 200
+
+
+def test_a_demoted_administrator_cannot_remove_anothers_second_factor(
+    blind_client: TestClient, demoted: tuple[dict[str, str], int], db_engine: Engine
+) -> None:
+    headers, other = demoted
+    other_name = _username(db_engine, other)
+    enroll(blind_client, bearer(login(blind_client, other_name)["access_token"]))
+    assert blind_client.delete(f"/users/{other}/mfa", headers=headers).status_code == 401
+    password_step(blind_client, other_name)  # still asks for the second factor
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_a_demoted_administrator_cannot_write_someone_elses_note(
+    blind_client: TestClient,
+    demoted: tuple[dict[str, str], int],
+    make_user: MakeUser,
+    db_engine: Engine,
+    method: str,
+) -> None:
+    headers, _other = demoted
+    owner = bearer(login(blind_client, make_user().username)["access_token"])
+    note = blind_client.post("/notes", json={"title": "mine"}, headers=owner).json()
+    answer = blind_client.request(
+        method, f"/notes/{note['id']}", json={"title": "defaced"}, headers=headers
+    )
+    assert answer.status_code == 401
+    assert blind_client.get(f"/notes/{note['id']}", headers=owner).json()["title"] == "mine"
+
+
+def _username(db_engine: Engine, user_id: int) -> str:
+    with db_engine.connect() as connection:
+        name: str = connection.scalar(
+            text("SELECT username FROM users WHERE id = :id"), {"id": user_id}
+        )
+    return name
+
+
 def test_nobody_may_grant_roles_to_themselves(client: TestClient, make_user: MakeUser) -> None:
     admin = make_user(roles=["admin"])
     headers = bearer(login(client, admin.username)["access_token"])
@@ -98,3 +151,44 @@ def test_an_administrator_still_in_office_can_administer(
     headers = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
     user = make_user()
     assert client.patch(f"/users/{user.id}", json={"disabled": True}, headers=headers).is_success
+
+
+ADMIN_RECHECKS = frozenset({current_admin, admin_powers})
+"""The dependencies that re-read, in the database, that an `admin` token's holder still is one."""
+
+NOT_ADMINISTRATIVE = {
+    ("POST", "/notes"): "creates a note of the caller's own: `admin` lets nothing more through",
+}
+"""Writes that `admin` may call but that give an administrator nothing a `user` lacks."""
+
+
+def _writes_the_admin_role_allows(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
+    """Every non-GET route whose @authorize roles include `admin`. A route that checks the
+    role only inside its body is invisible here: such checks go through `AdminPowers`."""
+    writes = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        if BuiltinRole.ADMIN not in (required_roles(route.endpoint) or ()):
+            continue
+        for method in route.methods - {"GET", "HEAD"}:
+            writes[(method, context.path or "")] = route
+    return writes
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def test_every_write_the_admin_role_allows_rechecks_the_caller(app: FastAPI) -> None:
+    writes = _writes_the_admin_role_allows(app)
+    unchecked = {
+        route
+        for route, endpoint in writes.items()
+        if route not in NOT_ADMINISTRATIVE and ADMIN_RECHECKS.isdisjoint(_calls(endpoint.dependant))
+    }
+    assert unchecked == set()
+    assert set(NOT_ADMINISTRATIVE) <= set(writes)  # no stale exemption

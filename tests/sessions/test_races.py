@@ -12,10 +12,11 @@ import httpx2
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import DEFAULT_PASSWORD, MakeUser
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer
 from tests.databases import POSTGRES_URL
 from tests.servers import running_server
 from tests.sessions.test_revocation_across_workers import server_env
+from tests.sessions.waiting import eventually
 
 pytestmark = [
     pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL"),
@@ -152,36 +153,42 @@ def test_a_looping_thief_does_not_outlive_a_password_change(
         assert asyncio.run(race(servers, user.username, admin_changes_the_password)) == []
 
 
-async def logins_across_a_password_change(
-    servers: tuple[str, str], admin: str, user_id: int, username: str
-) -> list[str]:
-    """Logins with the old password keep starting on both servers until the change has
-    been answered; the refresh tokens of those that succeeded must all be dead."""
+async def logins_across_a_change(
+    servers: tuple[str, str], admin: str, user_id: int, username: str, change: dict[str, object]
+) -> tuple[str, list[dict[str, str]]]:
+    """Logins with the user's password keep starting on both servers until an administrator's
+    `change` (`PATCH /users/{id}`) has been answered. Returns that administrator's access
+    token and the token pairs of the logins that succeeded."""
     async with (
         httpx2.AsyncClient(base_url=servers[0], timeout=30) as first,
         httpx2.AsyncClient(base_url=servers[1], timeout=30) as second,
     ):
-        admin_token = (await password_login(first, admin)).json()["access_token"]
+        admin_token: str = (await password_login(first, admin)).json()["access_token"]
         changed = asyncio.Event()
-        obtained: list[str] = []
+        obtained: list[dict[str, str]] = []
 
         async def keep_logging_in(client: httpx2.AsyncClient) -> None:
             while not changed.is_set():
                 answer = await password_login(client, username)
                 if answer.status_code == 200:
-                    obtained.append(answer.json()["refresh_token"])
+                    obtained.append(answer.json())
 
         logins = [asyncio.create_task(keep_logging_in(c)) for c in (first, second) * 3]
         await asyncio.sleep(random.uniform(0.05, 0.2))
         answer = await first.patch(
-            f"/users/{user_id}",
-            json={"password": NEW_PASSWORD},
-            headers={"Authorization": f"Bearer {admin_token}"},
+            f"/users/{user_id}", json=change, headers={"Authorization": f"Bearer {admin_token}"}
         )
         assert answer.status_code == 200
         changed.set()
         await asyncio.gather(*logins)
-        return [token for token in obtained if (await refresh(second, token)).status_code == 200]
+        return admin_token, obtained
+
+
+async def refreshable(server: str, pairs: list[dict[str, str]]) -> list[str]:
+    """The refresh tokens of `pairs` that still work."""
+    async with httpx2.AsyncClient(base_url=server, timeout=30) as client:
+        tokens = [pair["refresh_token"] for pair in pairs]
+        return [token for token in tokens if (await refresh(client, token)).status_code == 200]
 
 
 def test_logins_in_flight_do_not_survive_a_password_change(
@@ -190,10 +197,37 @@ def test_logins_in_flight_do_not_survive_a_password_change(
     admin = make_user(roles=["admin"])
     for _ in range(TRIALS // 2):
         user = make_user()
-        survivors = asyncio.run(
-            logins_across_a_password_change(servers, admin.username, user.id, user.username)
+        _, pairs = asyncio.run(
+            logins_across_a_change(
+                servers, admin.username, user.id, user.username, {"password": NEW_PASSWORD}
+            )
         )
-        assert survivors == []
+        assert asyncio.run(refreshable(servers[1], pairs)) == []
+
+
+def test_logins_in_flight_do_not_survive_a_disable(
+    servers: tuple[str, str], make_user: MakeUser
+) -> None:
+    """A disabled user's refresh tokens are refused anyway (rotation reads `disabled`), so
+    what must not survive is the session: none left live, every access token refused."""
+    admin = make_user(roles=["admin"])
+    for _ in range(TRIALS // 2):
+        user = make_user()
+        admin_token, pairs = asyncio.run(
+            logins_across_a_change(
+                servers, admin.username, user.id, user.username, {"disabled": True}
+            )
+        )
+        with httpx2.Client(base_url=servers[1], timeout=30) as client:
+            live = client.get(f"/users/{user.id}/sessions", headers=bearer(admin_token))
+            assert live.json() == []
+            assert eventually(
+                lambda client=client, pairs=pairs: all(
+                    client.get("/identify/me", headers=bearer(pair["access_token"])).status_code
+                    == 401
+                    for pair in pairs
+                )
+            )
 
 
 async def rotation_held_mid_flight(

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import asyncio
 
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from notes_api.actor import Actor
+from notes_api.admin import service
+from notes_api.database import create_app_engine, create_session_factory
+from notes_api.exceptions import ForbiddenError
+from notes_api.users.models import User
+from notes_api.users.schemas import UserUpdate
 from tests.conftest import MakeUser, bearer, login, refresh_status
 
 
@@ -66,3 +76,25 @@ def test_a_re_enabled_user_does_not_get_refresh_tokens_from_before_the_disable_b
 
     assert refresh_status(client, tokens["refresh_token"]) == 400
     assert login(client, user.username)["access_token"]
+
+
+def test_nobody_may_enable_themselves(
+    database_url: str, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Called on the service: over HTTP a disabled caller is refused first (401, the admin
+    re-check), so only this reaches the rule that must hold for any caller that gets here."""
+    me = make_user(roles=["admin"], disabled=True)
+    changes = UserUpdate(disabled=False)
+
+    async def enable_myself() -> None:
+        engine = create_app_engine(database_url)
+        try:
+            async with create_session_factory(engine)() as db:
+                await service.update_user(db, Actor(id=me.id, client_ip=None), me.id, changes)
+        finally:
+            await engine.dispose()
+
+    with pytest.raises(ForbiddenError, match="Nobody may enable themselves"):
+        asyncio.run(enable_myself())
+    with db_engine.connect() as connection:
+        assert connection.scalar(select(User.disabled).where(User.id == me.id)) is True

@@ -26,6 +26,7 @@ from notes_api.sessions.schemas import NO_STORE
 from notes_api.sessions.session_model import LoginSession
 from notes_api.sessions.session_store import EndCause
 from notes_api.throttling.exceptions import LoginThrottledError
+from notes_api.users.admin_actor import AdminActor
 from notes_api.users.service import get_user
 from notes_api.validation import DatabaseId
 
@@ -168,6 +169,6 @@ async def list_user_sessions(
     summary="End every session of a user (administrators)",
 )
 @authorize(roles=BuiltinRole.ADMIN)
-async def end_user_sessions(user_id: DatabaseId, db: DbSession, actor: CurrentActor) -> Response:
+async def end_user_sessions(user_id: DatabaseId, db: DbSession, actor: AdminActor) -> Response:
     await service.end_sessions(db, actor, user_id, EndCause.ADMIN)
     return Response(status_code=204)

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Response
 
 from notes_api.actor import Actor
 from notes_api.admin import service
-from notes_api.admin.admin_actor import AdminActor
 from notes_api.auth.authorize import authorize
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
 from notes_api.exceptions import ConflictError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from notes_api.users import service as users
+from notes_api.users.admin_actor import AdminActor
 from notes_api.users.schemas import (
     RoleCreate,
     RoleRead,

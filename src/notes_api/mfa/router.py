@@ -17,6 +17,7 @@ from notes_api.mfa import service
 from notes_api.mfa.schemas import CodeRequest, RecoveryCodes, TotpEnrollment
 from notes_api.request_context import CurrentActor
 from notes_api.throttling.exceptions import LoginThrottledError
+from notes_api.users.admin_actor import AdminActor
 from notes_api.validation import DatabaseId
 
 router = APIRouter(tags=["second factor"])
@@ -100,5 +101,5 @@ async def remove_totp(
     summary="Remove a user's second factor (a lost phone); idempotent",
 )
 @authorize(roles=BuiltinRole.ADMIN)
-async def reset_user_mfa(user_id: DatabaseId, db: DbSession, actor: CurrentActor) -> None:
+async def reset_user_mfa(user_id: DatabaseId, db: DbSession, actor: AdminActor) -> None:
     await service.reset_by_admin(db, actor, user_id)

@@ -24,6 +24,7 @@ from notes_api.notes.schemas import (
     note_page_json,
 )
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.users.admin_actor import AdminPowers
 from notes_api.validation import DATABASE_INT_MAX, DatabaseId
 
 router = APIRouter(tags=["notes"])
@@ -71,8 +72,14 @@ def _is_admin(token: TokenData) -> bool:
 
 
 def _scope(token: TokenData) -> int | None:
-    """The owner a caller is confined to; None for administrators, who see every note."""
+    """The owner a reader is confined to; None for administrators, who see every note."""
     return None if _is_admin(token) else token.id
+
+
+def _write_scope(token: TokenData, admin: bool) -> int | None:
+    """The owner a writer is confined to; None for an administrator re-checked in the
+    database (`AdminPowers`), whose stale token must not change other users' notes."""
+    return None if admin else token.id
 
 
 def _listed_owner(owner: int | Literal["all"] | None, token: TokenData) -> int | None:
@@ -124,14 +131,16 @@ async def read_note(note_id: DatabaseId, db: ReadDb, token: CurrentToken) -> Res
 @router.patch("/notes/{note_id}", response_model=NoteRead, responses=ONE_NOTE_ERRORS)
 @authorize(roles=NOTE_KEEPERS)
 async def update_note(
-    note_id: DatabaseId, payload: NoteUpdate, db: DbSession, token: CurrentToken
+    note_id: DatabaseId, payload: NoteUpdate, db: DbSession, token: CurrentToken, admin: AdminPowers
 ) -> NoteRead:
     changes = payload.model_dump(exclude_unset=True)
-    note = await service.update_note(db, note_id, changes, owner_id=_scope(token))
+    note = await service.update_note(db, note_id, changes, owner_id=_write_scope(token, admin))
     return NoteRead.model_validate(note)
 
 
 @router.delete("/notes/{note_id}", status_code=204, responses=ONE_NOTE_ERRORS)
 @authorize(roles=NOTE_KEEPERS)
-async def delete_note(note_id: DatabaseId, db: DbSession, token: CurrentToken) -> None:
-    await service.delete_note(db, note_id, owner_id=_scope(token))
+async def delete_note(
+    note_id: DatabaseId, db: DbSession, token: CurrentToken, admin: AdminPowers
+) -> None:
+    await service.delete_note(db, note_id, owner_id=_write_scope(token, admin))

@@ -7,6 +7,11 @@ second, a demoted administrator could still re-enable itself, grant itself
 write first reads the caller's row (one indexed read, on a rare path) and
 answers 401, as for a revoked token, unless the caller is enabled and holds
 `admin` now.
+
+It lives in the user directory, not in `admin/`, because administrative routes
+live in several domains (`/users/{id}/sessions` in accounts, `/users/{id}/mfa`
+in mfa) and `admin` sits above `sessions`, which needs `mfa`: a dependency that
+only reads users and roles must sit below every domain that uses it.
 """
 
 from __future__ import annotations
@@ -29,15 +34,31 @@ async def current_admin(request: Request, db: DbSession, token: CurrentToken) ->
     if BuiltinRole.ADMIN not in token.roles:
         # FastAPI resolves this before the route's own role check: answer as that would.
         raise forbidden(frozenset({BuiltinRole.ADMIN}))
+    await _refuse_unless_still_admin(db, token.id)
+    return Actor(id=token.id, client_ip=client_ip(request))
+
+
+async def admin_powers(db: DbSession, token: CurrentToken) -> bool:
+    """Whether the caller may write as an administrator on a route open to other roles too
+    (someone else's note): False without `admin` in the token, at no cost; with it, the
+    same re-check as `current_admin`, so a demoted administrator's token is refused rather
+    than quietly used as an administrator's."""
+    if BuiltinRole.ADMIN not in token.roles:
+        return False
+    await _refuse_unless_still_admin(db, token.id)
+    return True
+
+
+async def _refuse_unless_still_admin(db: DbSession, user_id: int) -> None:
     still_admin = await db.scalar(
         select(User.id)
         .join(user_roles, user_roles.c.user_id == User.id)
         .join(Role, Role.id == user_roles.c.role_id)
-        .where(User.id == token.id, User.disabled.is_(False), Role.name == BuiltinRole.ADMIN)
+        .where(User.id == user_id, User.disabled.is_(False), Role.name == BuiltinRole.ADMIN)
     )
     if still_admin is None:
         raise invalid_token()
-    return Actor(id=token.id, client_ip=client_ip(request))
 
 
 AdminActor = Annotated[Actor, Depends(current_admin)]
+AdminPowers = Annotated[bool, Depends(admin_powers)]
