@@ -1,4 +1,5 @@
-"""`.env.example` and docs/deploy.md document every variable the code and compose file read."""
+"""`.env.example` and docs/deploy.md document every variable the code and compose file read;
+README's Configuration table every setting of the application."""
 
 import re
 import secrets
@@ -93,3 +94,13 @@ def test_the_example_file_keeps_a_local_run_s_text_logs(monkeypatch: pytest.Monk
 )
 def test_the_deploy_guide_gives_the_commands(command: str) -> None:
     assert command in DEPLOY_DOC
+
+
+README_CONFIGURATION = (
+    (ROOT / "README.md").read_text().split("## Configuration\n", 1)[1].split("\n## ", 1)[0]
+)
+
+
+@pytest.mark.parametrize("variable", SETTINGS_VARIABLES)
+def test_the_readme_tables_every_setting(variable: str) -> None:
+    assert re.search(rf"^\| [^|\n]*`{variable}`", README_CONFIGURATION, re.MULTILINE)
