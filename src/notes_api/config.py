@@ -45,6 +45,10 @@ _ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 import)."""
 
 
+BOOLEAN_SPELLINGS = "true/false, 1/0, yes/no, on/off, t/f or y/n"
+"""What pydantic reads as a boolean, in any case (and nothing else: not `2`, not ` true`)."""
+
+
 class SettingsError(ValueError):
     """A setting makes the application unsafe or unable to start."""
 
@@ -250,6 +254,10 @@ def describe_settings_error(exc: ValidationError) -> str:
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         return f"{variable} must be one of {allowed} (any case)"
+    if first["type"] == "bool_parsing":
+        return f"{variable} must be a boolean: {BOOLEAN_SPELLINGS} (any case)"
+    if message.startswith(variable):  # a check that names its variable: not twice
+        return message
     return f"{variable}: {message}"
 
 
