@@ -190,12 +190,15 @@ class Settings(BaseSettings):
     @field_validator("mfa_required_roles")
     @classmethod
     def _check_role_names(cls, value: list[str]) -> list[str]:
+        # Every role name is a lower-case slug, so `Admin` can only mean `admin`: refusing
+        # it stopped a deployment over the case it was typed in.
         for name in value:
-            if not _ROLE_NAME.fullmatch(name):
+            if not _ROLE_NAME.fullmatch(name.lower()):
                 raise SettingsError(
-                    f"MFA_REQUIRED_ROLES: {name!r} is not a role name (lower-case slug)"
+                    f"MFA_REQUIRED_ROLES: {name!r} is not a role name "
+                    "(a letter, then letters, digits, _ or -)"
                 )
-        return value
+        return [name.lower() for name in value]
 
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
