@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
+from tests.conftest import DEFAULT_PASSWORD
 from tests.web.conftest import WebServer, log_in
 
 pytestmark = pytest.mark.browser
@@ -225,4 +227,69 @@ def test_every_control_has_an_accessible_name(
     log_in(page, admin)
     expect(page.locator(".view-title")).to_be_focused()
     page.wait_for_load_state("networkidle")
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_the_login_form_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    page.goto(web_server.url)
+    page.get_by_text("Server", exact=True).click()  # the API base URL field too
+    expect(page.get_by_role("button", name="Use this server")).to_be_visible()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_the_login_s_second_step_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    started = web_server.call(alice, "POST", "/account/mfa/totp")
+    code = pyotp.TOTP(started.json()["secret"]).now()
+    web_server.call(alice, "POST", "/account/mfa/totp/confirm", json={"code": code})
+    page.goto(web_server.url)
+    page.get_by_label("Username").fill(alice.username)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_label("Code")).to_be_focused()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "heading"),
+    [
+        ("#/forgot-password", "Forgot your password?"),
+        ("#/reset-password?token=abc", "Choose a new password"),
+    ],
+)
+def test_every_control_of_the_public_views_has_an_accessible_name(
+    page: Page, web_server: WebServer, address: str, heading: str
+) -> None:
+    page.goto(f"{web_server.url}/{address}")
+    expect(page.get_by_role("heading", name=heading, level=1)).to_be_focused()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_an_open_confirmation_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    web_server.add_note(alice, "Keep me")
+    page.goto(web_server.url)
+    log_in(page, alice)
+    page.get_by_role("list", name="Your notes").get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("alertdialog", name="Delete the note “Keep me”?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_the_second_factor_enrollment_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    page.goto(f"{web_server.url}/#/account")
+    log_in(page, alice)
+    section = page.get_by_role("region", name="Second factor")
+    section.get_by_role("button", name="Set up a second factor").click()
+    qr = section.get_by_role("img", name="QR code to scan with your authenticator app")
+    expect(qr).to_be_visible()
     assert page.evaluate(UNNAMED_CONTROLS) == []
