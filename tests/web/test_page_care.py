@@ -8,7 +8,7 @@ import re
 
 import pyotp
 import pytest
-from playwright.sync_api import Page, Request, Route, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
 from tests.conftest import DEFAULT_PASSWORD
 from tests.web.conftest import WebServer, log_in
@@ -293,3 +293,37 @@ def test_every_control_of_the_second_factor_enrollment_has_an_accessible_name(
     qr = section.get_by_role("img", name="QR code to scan with your authenticator app")
     expect(qr).to_be_visible()
     assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def tab_to(page: Page, target: Locator, presses: int = 20) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user moves through the page."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if target.evaluate("(node) => node === document.activeElement"):
+            return
+    raise AssertionError(f"{presses} presses of Tab never reached {target}")
+
+
+def test_a_keyboard_alone_logs_in_and_deletes_a_note_after_confirming(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    web_server.add_note(alice, "Old list")
+    page.goto(web_server.url)
+    expect(page.get_by_label("Username")).to_be_focused()  # typing can start at once
+    page.keyboard.type(alice.username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(DEFAULT_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Signed in as")).to_contain_text(alice.username)
+
+    note = page.get_by_role("list", name="Your notes").get_by_role("listitem")
+    tab_to(page, note.get_by_role("button", name="Delete"))
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("alertdialog", name="Delete the note “Old list”?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(dialog.get_by_role("button", name="Delete note")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(note).to_have_count(0)
+    assert web_server.notes(alice) == []
