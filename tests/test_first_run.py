@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from tests.conftest import TEST_SECRET
 from tests.databases import POSTGRES_URL, fresh_sqlite, sync_engine
@@ -140,3 +140,43 @@ def test_an_unusable_test_database_stops_the_suite_with_one_message(tmp_path: Pa
     assert "Connection refused" in result.stdout
     assert " passed" not in result.stdout
     assert " error" not in result.stdout
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL")
+def test_a_missing_test_database_is_created_and_the_tests_run_on_it() -> None:
+    """TEST_DATABASE_URL may name a database the server lacks (a fresh machine): the suite
+    creates it instead of failing every PostgreSQL test."""
+    assert POSTGRES_URL is not None
+    name = f"notes_created_{secrets.token_hex(4)}"
+    missing = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    assert not database_exists(POSTGRES_URL, name)
+    try:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+                "tests/test_health.py::test_readyz_is_ready_on_a_migrated_database[postgresql]",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, "TEST_DATABASE_URL": missing},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 passed" in result.stdout
+        assert database_exists(POSTGRES_URL, name)
+    finally:
+        with sync_engine(POSTGRES_URL) as engine, engine.connect() as connection:
+            # DROP DATABASE cannot run inside a transaction.
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
+
+
+def database_exists(url: str, name: str) -> bool:
+    with sync_engine(url) as engine, engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        return found.scalar() is not None

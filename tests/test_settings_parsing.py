@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
-from notes_api.config import Settings, describe_settings_error
+from notes_api.cli import cli
+from notes_api.config import BOOLEAN_SPELLINGS, Settings, describe_settings_error, get_settings
 from tests.conftest import TEST_SECRET
 from tests.databases import fresh_sqlite
 from tests.servers import NOTES_API, running_server
@@ -35,9 +37,57 @@ def test_enumerated_settings_accept_any_case(variable: str, written: str, read: 
     assert getattr(settings(**{variable: written, "jwt_secret_key": key}), variable) == read
 
 
-@pytest.mark.parametrize("written", ["true", "TRUE", "1", "yes", "Yes", "on"])
-def test_booleans_accept_the_usual_spellings(written: str) -> None:
-    assert settings(allow_signup=written).allow_signup is True
+def command_line_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    """What `notes-api users` prints when the environment holds `env` (in-process)."""
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["users"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    return result.stderr.strip()
+
+
+# The pairs the refusal names, read from its text, so the message cannot promise a spelling
+# that is refused: ("true", "false"), ("1", "0"), ...
+NAMED_BOOLEAN_PAIRS = [
+    tuple(pair.split("/")) for pair in BOOLEAN_SPELLINGS.replace(" or ", ", ").split(", ")
+]
+
+
+@pytest.mark.parametrize(("yes", "no"), NAMED_BOOLEAN_PAIRS)
+def test_every_boolean_spelling_the_refusal_names_is_accepted_in_any_case(
+    yes: str, no: str
+) -> None:
+    for written, read in ((yes, True), (no, False)):
+        for spelling in (written, written.upper(), written.capitalize()):
+            assert settings(allow_signup=spelling).allow_signup is read
+
+
+def test_a_refused_boolean_names_the_accepted_spellings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert command_line_refusal(tmp_path, monkeypatch, ALLOW_SIGNUP="maybe") == (
+        "error: invalid settings: ALLOW_SIGNUP must be a boolean: "
+        "true/false, 1/0, yes/no, on/off, t/f or y/n (any case)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "refusal"),
+    [
+        ("PUBLIC_URL", "ftp://notes.example", "PUBLIC_URL must be an http:// or https:// URL"),
+        ("SMTP_URL", "http://mail.example", "SMTP_URL must start with smtp://, smtp+starttls://"),
+        ("MFA_REQUIRED_ROLES", "admin,auditor!", "MFA_REQUIRED_ROLES: 'auditor!' is not a role"),
+    ],
+)
+def test_a_refusal_names_the_variable_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, refusal: str
+) -> None:
+    line = command_line_refusal(tmp_path, monkeypatch, **{variable: value})
+    assert line.startswith(f"error: invalid settings: {refusal}")
+    assert line.count(variable) == 1
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,10 @@ _ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 import)."""
 
 
+BOOLEAN_SPELLINGS = "true/false, 1/0, yes/no, on/off, t/f or y/n"
+"""What pydantic reads as a boolean, in any case (and nothing else: not `2`, not ` true`)."""
+
+
 class SettingsError(ValueError):
     """A setting makes the application unsafe or unable to start."""
 
@@ -202,12 +206,15 @@ class Settings(BaseSettings):
     @field_validator("mfa_required_roles")
     @classmethod
     def _check_role_names(cls, value: list[str]) -> list[str]:
+        # Every role name is a lower-case slug, so `Admin` can only mean `admin`: refusing
+        # it stopped a deployment over the case it was typed in.
         for name in value:
-            if not _ROLE_NAME.fullmatch(name):
+            if not _ROLE_NAME.fullmatch(name.lower()):
                 raise SettingsError(
-                    f"MFA_REQUIRED_ROLES: {name!r} is not a role name (lower-case slug)"
+                    f"MFA_REQUIRED_ROLES: {name!r} is not a role name "
+                    "(a letter, then letters, digits, _ or -)"
                 )
-        return value
+        return [name.lower() for name in value]
 
     @model_validator(mode="after")
     def _refuse_unsafe_values(self) -> Settings:
@@ -299,6 +306,10 @@ def describe_settings_error(exc: ValidationError) -> str:
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         return f"{variable} must be one of {allowed} (any case)"
+    if first["type"] == "bool_parsing":
+        return f"{variable} must be a boolean: {BOOLEAN_SPELLINGS} (any case)"
+    if message.startswith(variable):  # a check that names its variable: not twice
+        return message
     return f"{variable}: {message}"
 
 

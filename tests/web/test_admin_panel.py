@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 
 import httpx2
+import pyotp
 import pytest
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests import conftest
 from tests.conftest import DEFAULT_PASSWORD
@@ -35,11 +36,16 @@ def user_row(page: Page, user: conftest.TestUser) -> Locator:
     return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=user.username))
 
 
-def can_log_in(server: WebServer, username: str, password: str = DEFAULT_PASSWORD) -> bool:
-    response = httpx2.post(
+def password_login(
+    server: WebServer, username: str, password: str = DEFAULT_PASSWORD
+) -> httpx2.Response:
+    return httpx2.post(
         f"{server.url}/token", data={"username": username, "password": password}, timeout=10
     )
-    return response.status_code == 200
+
+
+def can_log_in(server: WebServer, username: str, password: str = DEFAULT_PASSWORD) -> bool:
+    return password_login(server, username, password).status_code == 200
 
 
 def confirm(page: Page, question: str, button: str) -> None:
@@ -229,11 +235,7 @@ def test_the_last_administrator_is_told_why_they_keep_their_role_in_their_row(
     expect(said).to_have_count(1)
 
 
-def test_end_sessions_and_remove_second_factor_call_their_routes(
-    page: Page, web_server: WebServer
-) -> None:
-    """Ending sessions is a real route (accounts); the second factor's comes with its
-    feature: until a server has it, the row says the server cannot do it yet."""
+def test_admin_ends_a_users_sessions_after_confirming(page: Page, web_server: WebServer) -> None:
     admin = web_server.make_user("root", roles=("admin", "user"))
     bob = web_server.make_user("bob")
     bobs_token = web_server.token(bob)
@@ -253,17 +255,29 @@ def test_end_sessions_and_remove_second_factor_call_their_routes(
         )
     )
 
-    called: list[str] = []
 
-    def answer_204(route: Route) -> None:
-        called.append(f"{route.request.method} {route.request.url.removeprefix(web_server.url)}")
-        route.fulfill(status=204)
+def test_admin_removes_a_users_second_factor_after_confirming(
+    page: Page, web_server: WebServer
+) -> None:
+    """A lost phone: once the factor is removed, the password alone logs the user in."""
+    admin = web_server.make_user("root", roles=("admin", "user"))
+    bob = web_server.make_user("bob")
+    started = web_server.call(bob, "POST", "/account/mfa/totp")
+    assert started.status_code == 201, started.text
+    code = pyotp.TOTP(started.json()["secret"]).now()
+    confirmed = web_server.call(bob, "POST", "/account/mfa/totp/confirm", json={"code": code})
+    assert confirmed.status_code == 200, confirmed.text
+    refused = password_login(web_server, bob.username)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "mfa_required"
 
-    page.route(f"{web_server.url}/users/{bob.id}/mfa", answer_204)
+    open_admin(page, web_server, admin)
+    row = user_row(page, bob)
     row.get_by_role("button", name="Remove second factor of bob").click()
     confirm(page, "Remove the second factor of bob?", "Remove second factor of bob")
     expect(row.get_by_role("status")).to_have_text("Removed the second factor of bob.")
-    assert called == [f"DELETE /users/{bob.id}/mfa"]
+    expect(row.get_by_role("alert")).to_have_text("")
+    assert can_log_in(web_server, bob.username)
 
 
 def test_admin_reads_everyones_notes_and_one_users_notes(page: Page, web_server: WebServer) -> None:

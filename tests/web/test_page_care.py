@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
-from playwright.sync_api import Page, Request, Route, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
+from tests.conftest import DEFAULT_PASSWORD
 from tests.web.conftest import WebServer, log_in
 
 pytestmark = pytest.mark.browser
@@ -226,3 +228,102 @@ def test_every_control_has_an_accessible_name(
     expect(page.locator(".view-title")).to_be_focused()
     page.wait_for_load_state("networkidle")
     assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_the_login_form_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    page.goto(web_server.url)
+    page.get_by_text("Server", exact=True).click()  # the API base URL field too
+    expect(page.get_by_role("button", name="Use this server")).to_be_visible()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_the_login_s_second_step_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    started = web_server.call(alice, "POST", "/account/mfa/totp")
+    code = pyotp.TOTP(started.json()["secret"]).now()
+    web_server.call(alice, "POST", "/account/mfa/totp/confirm", json={"code": code})
+    page.goto(web_server.url)
+    page.get_by_label("Username").fill(alice.username)
+    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_label("Code")).to_be_focused()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "heading"),
+    [
+        ("#/forgot-password", "Forgot your password?"),
+        ("#/reset-password?token=abc", "Choose a new password"),
+    ],
+)
+def test_every_control_of_the_public_views_has_an_accessible_name(
+    page: Page, web_server: WebServer, address: str, heading: str
+) -> None:
+    page.goto(f"{web_server.url}/{address}")
+    expect(page.get_by_role("heading", name=heading, level=1)).to_be_focused()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_an_open_confirmation_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    web_server.add_note(alice, "Keep me")
+    page.goto(web_server.url)
+    log_in(page, alice)
+    page.get_by_role("list", name="Your notes").get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("alertdialog", name="Delete the note “Keep me”?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def test_every_control_of_the_second_factor_enrollment_has_an_accessible_name(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    page.goto(f"{web_server.url}/#/account")
+    log_in(page, alice)
+    section = page.get_by_role("region", name="Second factor")
+    section.get_by_role("button", name="Set up a second factor").click()
+    qr = section.get_by_role("img", name="QR code to scan with your authenticator app")
+    expect(qr).to_be_visible()
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
+def tab_to(page: Page, target: Locator, presses: int = 20) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user moves through the page."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if target.evaluate("(node) => node === document.activeElement"):
+            return
+    raise AssertionError(f"{presses} presses of Tab never reached {target}")
+
+
+def test_a_keyboard_alone_logs_in_and_deletes_a_note_after_confirming(
+    page: Page, web_server: WebServer
+) -> None:
+    alice = web_server.make_user("alice")
+    web_server.add_note(alice, "Old list")
+    page.goto(web_server.url)
+    expect(page.get_by_label("Username")).to_be_focused()  # typing can start at once
+    page.keyboard.type(alice.username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(DEFAULT_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Signed in as")).to_contain_text(alice.username)
+
+    note = page.get_by_role("list", name="Your notes").get_by_role("listitem")
+    tab_to(page, note.get_by_role("button", name="Delete"))
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("alertdialog", name="Delete the note “Old list”?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(dialog.get_by_role("button", name="Delete note")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(note).to_have_count(0)
+    assert web_server.notes(alice) == []

@@ -1,17 +1,8 @@
 // One row of the administration's user table, with every action on that user.
 // Errors and confirmations of an action appear in its row.
 
-import { ApiError } from "../api.js";
 import { busy, el, field } from "../dom.js";
 import { confirmAction } from "../confirm.js";
-
-/** 404 "Not Found" (no such route) or 405: this server has not got the feature yet. */
-function unsupported(error) {
-  return (
-    error instanceof ApiError &&
-    (error.status === 405 || (error.status === 404 && error.message === "Not Found"))
-  );
-}
 
 export class UserRow {
   /** @param admin {ctx, roles(): [{name}], showNotes} the view the row belongs to */
@@ -204,10 +195,10 @@ export class UserRow {
       confirm: `End sessions of ${name}`,
     });
     if (!sure) return;
-    await this.#unlessUnsupported(
+    await this.#change(
       () => this.ctx.api.delete(`users/${this.user.id}/sessions`),
       `Ended every session of ${name}.`,
-      "This server cannot end a user's sessions yet (DELETE /users/{id}/sessions).",
+      { reread: false },
     );
   }
 
@@ -219,19 +210,10 @@ export class UserRow {
       confirm: `Remove second factor of ${name}`,
     });
     if (!sure) return;
-    await this.#unlessUnsupported(
+    await this.#change(
       () => this.ctx.api.delete(`users/${this.user.id}/mfa`),
       `Removed the second factor of ${name}.`,
-      "This server cannot remove a second factor yet (DELETE /users/{id}/mfa).",
+      { reread: false },
     );
-  }
-
-  async #unlessUnsupported(work, done, notYet) {
-    try {
-      await work();
-      this.feedback.ok(done);
-    } catch (error) {
-      this.feedback.fail(unsupported(error) ? notYet : error);
-    }
   }
 }
