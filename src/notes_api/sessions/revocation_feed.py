@@ -28,7 +28,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -205,23 +205,25 @@ class SqliteRevocationFeed:
         # IMMEDIATE (the write lock); a poll only reads, each SELECT on its own.
         engine = create_async_engine(self._url, isolation_level="AUTOCOMMIT")
         try:
-            since_seconds = self.cache.window_seconds
+            # Each poll looks back to the start of the last successful one (less the overlap),
+            # not to a fixed distance from now: after polls that failed for longer than the
+            # overlap, what ended while they failed is read by the first that succeeds.
+            since = utcnow() - timedelta(seconds=self.cache.window_seconds)
             while True:
-                as_of = time.monotonic()
+                as_of, started = time.monotonic(), utcnow()
                 try:
-                    await self._poll(engine, since_seconds)
+                    await self._poll(engine, since)
                 except Exception as exc:  # any failure: the cache goes stale
                     logger.warning("revocation poll failed: %s", type(exc).__name__)
                 else:
                     self.cache.confirm(as_of)
                     self.loaded.set()
-                    since_seconds = POLL_OVERLAP_SECONDS
+                    since = started - timedelta(seconds=POLL_OVERLAP_SECONDS)
                 await asyncio.sleep(POLL_SECONDS)
         finally:
             await engine.dispose()
 
-    async def _poll(self, engine: AsyncEngine, since_seconds: float) -> None:
-        since = utcnow() - timedelta(seconds=since_seconds)
+    async def _poll(self, engine: AsyncEngine, since: datetime) -> None:
         async with engine.connect() as connection:
             ended = await connection.execute(
                 select(LoginSession.sid, LoginSession.ended_at).where(
