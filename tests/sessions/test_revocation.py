@@ -227,3 +227,30 @@ def test_a_session_ended_while_polls_failed_for_longer_than_the_overlap_is_refus
 
     assert eventually(lambda: status(client, other["access_token"]) == 200)
     assert refused(client, ending["access_token"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_session_ended_by_a_transaction_that_commits_late_is_refused_once_it_commits(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain-SQL transaction records the end of a session and then stays open for longer
+    than the SQLite feed's look-back overlap (shrunk here) before it commits: the time it
+    recorded is older than the polls made meanwhile, yet the token is refused after it
+    commits. Meanwhile the polls go on vouching for the cache: an uncommitted end is not
+    owed yet."""
+    monkeypatch.setattr(revocation_feed, "POLL_OVERLAP_SECONDS", 0.2)
+    user = make_user()
+    ending = login(client, user.username)
+    other = login(client, make_user().username)
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE sessions SET end_cause = 'logout',"
+                " ended_at = strftime('%Y-%m-%d %H:%M:%f000', 'now') WHERE user_id = :id"
+            ),
+            {"id": user.id},
+        )
+        time.sleep(1.5)  # several polls, each longer after the recorded time than the overlap
+        assert status(client, other["access_token"]) == 200
+        assert status(client, ending["access_token"]) == 200
+    assert eventually(lambda: refused(client, ending["access_token"]))
