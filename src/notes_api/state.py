@@ -56,7 +56,8 @@ _provides_bearer_verification: type[BearerVerification] = AppState  # checked by
 
 
 CONNECTIONS_PER_WORKER = 20
-"""What a worker may open on PostgreSQL in all (docs/deploy.md: the connection budget)."""
+"""What a worker's two pools may open on PostgreSQL in all; its revocation listener holds
+one more (docs/deploy.md: the connection budget, 21 per worker)."""
 READ_POOL_SIZE = 10
 """Of those, the read path's own (as many as the reference app uses; more only queue in
 PostgreSQL for the same cores); the engine keeps the rest for sessions and writes."""

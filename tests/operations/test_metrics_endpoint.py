@@ -184,7 +184,8 @@ def test_the_pool_gauges_count_the_read_paths_connections_too(
     client: TestClient, scraper: dict[str, str], auth_headers: Headers
 ) -> None:
     """On PostgreSQL the note reads hold connections of their own beside the engine's:
-    the worker's budget is both together, 20 (docs/deploy.md, the connection budget)."""
+    the gauge counts both pools together, 20; the revocation listener's one connection is
+    not pooled, and makes the worker's budget 21 (docs/deploy.md, the connection budget)."""
     assert client.get("/notes", headers=auth_headers()).status_code == 200
     series = scrape(client, scraper)
     assert value(series, "notes_api_db_pool_max_connections") == 20

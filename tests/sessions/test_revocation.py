@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from notes_api.config import Settings
 from notes_api.main import create_app
+from notes_api.sessions import revocation_feed
 from notes_api.sessions.revocation_feed import SqliteRevocationFeed
 from tests.conftest import MakeUser, bearer, login, refresh
 from tests.sessions.waiting import eventually
@@ -195,3 +198,59 @@ def test_a_worker_that_cannot_tell_whether_a_token_was_revoked_answers_503(
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "1"
     assert answer.json() == {"detail": "The database is unavailable; try again shortly."}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_session_ended_while_polls_failed_for_longer_than_the_overlap_is_refused_after(
+    client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes succeed while the SQLite feed's polls fail for longer than its look-back
+    overlap (shrunk here, to keep the test short): the first poll that succeeds again
+    must still read the logout made meanwhile before it vouches for the cache."""
+    monkeypatch.setattr(revocation_feed, "POLL_OVERLAP_SECONDS", 0.5)
+    ending = login(client, make_user().username)
+    other = login(client, make_user().username)
+    failing = threading.Event()
+    failing.set()
+    real_poll = SqliteRevocationFeed._poll
+
+    async def flaky_poll(self: SqliteRevocationFeed, *args: Any) -> Any:
+        if failing.is_set():
+            raise OSError("the database went away")
+        return await real_poll(self, *args)
+
+    monkeypatch.setattr(SqliteRevocationFeed, "_poll", flaky_poll)
+    assert eventually(lambda: status(client, other["access_token"]) == 503)
+    assert client.post("/token/revoke", data={"token": ending["refresh_token"]}).is_success
+    time.sleep(1.0)  # the polls keep failing for twice the overlap after the logout
+    failing.clear()
+
+    assert eventually(lambda: status(client, other["access_token"]) == 200)
+    assert refused(client, ending["access_token"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_session_ended_by_a_transaction_that_commits_late_is_refused_once_it_commits(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain-SQL transaction records the end of a session and then stays open for longer
+    than the SQLite feed's look-back overlap (shrunk here) before it commits: the time it
+    recorded is older than the polls made meanwhile, yet the token is refused after it
+    commits. Meanwhile the polls go on vouching for the cache: an uncommitted end is not
+    owed yet."""
+    monkeypatch.setattr(revocation_feed, "POLL_OVERLAP_SECONDS", 0.2)
+    user = make_user()
+    ending = login(client, user.username)
+    other = login(client, make_user().username)
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE sessions SET end_cause = 'logout',"
+                " ended_at = strftime('%Y-%m-%d %H:%M:%f000', 'now') WHERE user_id = :id"
+            ),
+            {"id": user.id},
+        )
+        time.sleep(1.5)  # several polls, each longer after the recorded time than the overlap
+        assert status(client, other["access_token"]) == 200
+        assert status(client, ending["access_token"]) == 200
+    assert eventually(lambda: refused(client, ending["access_token"]))

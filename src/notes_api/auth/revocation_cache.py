@@ -71,6 +71,9 @@ class RevocationCache:
     def is_current(self) -> bool:
         return time.monotonic() - self._confirmed_at <= self.trust_seconds
 
+    def has_ended(self, sid: str) -> bool:
+        return sid in self._ended
+
     def session_ended(self, sid: str, at: float | None = None) -> None:
         self._ended[sid] = time.time() if at is None else at
 

@@ -15,9 +15,9 @@ URL (DATABASE_LISTEN_URL): LISTEN needs a session, which a pooler in
 transaction mode does not give.
 
 SQLite: the database is a local file, so the feed polls it every
-`POLL_SECONDS` for sessions ended and cut-offs set recently (with a margin
-for transactions that committed after the time they recorded), and confirms
-the cache as of the start of each successful poll.
+`POLL_SECONDS` for sessions ended and cut-offs set since shortly before the
+previous successful poll, and confirms the cache as of the start of each
+successful poll (`SqliteRevocationFeed` says why the short look-back is safe).
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import ColumnElement, Engine, String, create_engine, select, type_coerce
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import QueryableAttribute
 
 from notes_api.auth.revocation_cache import RevocationCache
 from notes_api.clock import as_utc, utcnow
@@ -62,8 +64,14 @@ CONNECTION_OPTIONS: dict[str, str | int] = {
     "tcp_user_timeout": 5000,
 }
 POLL_SECONDS = 0.2
-POLL_OVERLAP_SECONDS = 60.0
-"""A SQLite writer records its time before it commits (at most the busy timeout later)."""
+POLL_OVERLAP_SECONDS = 1.0
+"""How far before its barrier a SQLite poll's successor looks back: the precision of the
+times writers record (the triggers' `'now'` is cut to the millisecond, CURRENT_TIMESTAMP in
+plain SQL to the second) and small steps of the clock. Commit order needs none of it: the
+barrier covers that (see `SqliteRevocationFeed`)."""
+BARRIER_WAIT_SECONDS = 0.1
+"""How long a SQLite poll waits for the write lock to pass its barrier (and for any lock)."""
+PRUNE_SECONDS = 10.0
 FLOOD_BATCH = 500
 """Notifications applied between two yields to the event loop."""
 SNAPSHOT_SESSIONS = (
@@ -195,53 +203,134 @@ class PostgresRevocationFeed:
 
 
 class SqliteRevocationFeed:
+    """Polls the SQLite file every `POLL_SECONDS`, each poll reading only what ended since
+    shortly before the previous one, and confirms the cache as of each poll's start.
+
+    Why a short look-back is enough, although a transaction can commit long after the time
+    it recorded: every time these columns hold was read by its writer while it held
+    SQLite's write lock (the application begins each transaction with BEGIN IMMEDIATE and
+    `session_store` reads the clock after that; the triggers read `'now'` inside the
+    statement that writes), and SQLite has one writer at a time. Each poll notes the time,
+    then takes the write lock and releases it at once (the barrier), then reads. Every
+    transaction that held the lock before the barrier has committed or rolled back by
+    then, so what it wrote is in this read; any later commit took the lock after the
+    barrier and so recorded a later time than the one noted. The next poll therefore looks
+    back to the noted time, less `POLL_OVERLAP_SECONDS` for the precision of the recorded
+    times, however long a writer held its transaction open. If the barrier cannot get the
+    lock within `BARRIER_WAIT_SECONDS` (a long writer holds it), the poll still reads and
+    confirms (what that writer has not committed is not owed yet), but the look-back
+    stays where it was; so does it after a failed poll.
+
+    Rows read again in the overlap are recognised by their sid before anything is parsed,
+    and new ones are applied in batches between yields to the event loop: thousands of
+    sessions ended at once cost one read, not one per poll (and no stalled requests).
+    """
+
     def __init__(self, cache: RevocationCache, database_url: str) -> None:
         self.cache = cache
-        self._url = database_urls(database_url).async_url
+        self._url = database_urls(database_url).sync_url
         self.loaded = asyncio.Event()
 
     async def run(self) -> None:
         # Not the application's engine: that one starts every transaction with BEGIN
-        # IMMEDIATE (the write lock); a poll only reads, each SELECT on its own.
-        engine = create_async_engine(self._url, isolation_level="AUTOCOMMIT")
+        # IMMEDIATE and waits up to its busy timeout for the lock; a poll reads, each
+        # SELECT on its own, and takes the lock only for the barrier, briefly. Synchronous,
+        # in a thread: the barrier's BEGIN and ROLLBACK follow each other there without
+        # waiting for the event loop, and a large read does not hold the loop either.
+        engine = create_engine(
+            self._url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"timeout": BARRIER_WAIT_SECONDS, "check_same_thread": False},
+        )
         try:
-            since_seconds = self.cache.window_seconds
+            since = utcnow() - timedelta(seconds=self.cache.window_seconds)
+            next_prune = time.monotonic()
             while True:
                 as_of = time.monotonic()
-                try:
-                    await self._poll(engine, since_seconds)
+                try:  # a poll that fails leaves `since` where it was: nothing is skipped
+                    since = await self._poll(engine, since)
                 except Exception as exc:  # any failure: the cache goes stale
                     logger.warning("revocation poll failed: %s", type(exc).__name__)
                 else:
                     self.cache.confirm(as_of)
                     self.loaded.set()
-                    since_seconds = POLL_OVERLAP_SECONDS
+                if time.monotonic() > next_prune:
+                    self.cache.prune()
+                    next_prune = time.monotonic() + PRUNE_SECONDS
                 await asyncio.sleep(POLL_SECONDS)
         finally:
-            await engine.dispose()
+            engine.dispose()
 
-    async def _poll(self, engine: AsyncEngine, since_seconds: float) -> None:
-        since = utcnow() - timedelta(seconds=since_seconds)
-        async with engine.connect() as connection:
-            ended = await connection.execute(
-                select(LoginSession.sid, LoginSession.ended_at).where(
-                    LoginSession.ended_at >= since
+    async def _poll(self, engine: Engine, since: datetime) -> datetime:
+        """Apply what ended at or after `since`; return where the next poll looks back to."""
+        # Nothing older than the window matters: after a long outage, read no further back.
+        since = max(since, utcnow() - timedelta(seconds=self.cache.window_seconds))
+        snapshot = await asyncio.to_thread(_read, engine, since)
+        await self._apply(snapshot)
+        if snapshot.barrier_at is None:
+            return since
+        return snapshot.barrier_at - timedelta(seconds=POLL_OVERLAP_SECONDS)
+
+    async def _apply(self, snapshot: _Snapshot) -> None:
+        applied = 0
+        for sid, at in snapshot.ended:
+            if at is None or self.cache.has_ended(sid):
+                continue  # read again in the overlap: applied already
+            self.cache.session_ended(sid, _epoch(at))
+            applied += 1
+            if applied % FLOOD_BATCH == 0:
+                await asyncio.sleep(0)  # a flood of ended sessions must not starve requests
+        for index, (user_id, at) in enumerate(snapshot.cut_offs, start=1):
+            if at is not None:
+                self.cache.cut_off(user_id, _epoch(at))
+            if index % FLOOD_BATCH == 0:
+                await asyncio.sleep(0)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    barrier_at: datetime | None
+    """The time noted before the barrier, None if the barrier did not get the lock."""
+    ended: Sequence[tuple[str, str | None]]
+    cut_offs: Sequence[tuple[int, str | None]]
+
+
+def _as_text(column: QueryableAttribute[datetime | None]) -> ColumnElement[str | None]:
+    """The stored text itself: parsed later, and only for rows not seen before."""
+    return type_coerce(column, String)
+
+
+def _read(engine: Engine, since: datetime) -> _Snapshot:
+    """In a worker thread: note the time, pass the barrier, read what ended since `since`."""
+    noted = utcnow()
+    with engine.connect() as connection:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError:  # "database is locked": a writer holds it; read anyway
+            barrier_at = None
+        else:
+            connection.exec_driver_sql("ROLLBACK")
+            barrier_at = noted
+        ended = connection.execute(
+            select(LoginSession.sid, _as_text(LoginSession.ended_at)).where(
+                LoginSession.ended_at >= since
+            )
+        ).all()
+        cut_offs = connection.execute(
+            select(User.id, _as_text(User.tokens_valid_after))
+            .where(User.tokens_valid_after >= since)
+            .union_all(
+                select(UserDeletion.user_id, _as_text(UserDeletion.deleted_at)).where(
+                    UserDeletion.deleted_at >= since
                 )
             )
-            cut_offs = await connection.execute(
-                select(User.id, User.tokens_valid_after)
-                .where(User.tokens_valid_after >= since)
-                .union_all(
-                    select(UserDeletion.user_id, UserDeletion.deleted_at).where(
-                        UserDeletion.deleted_at >= since
-                    )
-                )
-            )
-            self.cache.merge(
-                ((sid, as_utc(at).timestamp()) for sid, at in ended if at),
-                ((user_id, as_utc(at).timestamp()) for user_id, at in cut_offs if at),
-            )
-        self.cache.prune()
+        ).all()
+    return _Snapshot(barrier_at, ended, cut_offs)
+
+
+def _epoch(stored: str) -> float:
+    """SQLite's text of a UTC time (SQLAlchemy's, a trigger's or CURRENT_TIMESTAMP)."""
+    return as_utc(datetime.fromisoformat(stored)).timestamp()
 
 
 RevocationFeed = PostgresRevocationFeed | SqliteRevocationFeed

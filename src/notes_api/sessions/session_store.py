@@ -147,10 +147,15 @@ async def claim_session(db: AsyncSession, session_pk: int, now: datetime) -> Liv
 
 
 async def _end(db: AsyncSession, cause: EndCause, *conditions: ColumnElement[bool]) -> list[str]:
+    # The transaction begins first (on SQLite: BEGIN IMMEDIATE, the write lock), and the
+    # clock is read after: the SQLite revocation feed reads back only a little before its
+    # last poll, which is safe only if a time is recorded while its writer holds the lock.
+    await db.connection()
+    now = utcnow()
     ended = await db.scalars(
         update(LoginSession)
         .where(LoginSession.ended_at.is_(None), *conditions)
-        .values(ended_at=utcnow(), end_cause=cause.value)
+        .values(ended_at=now, end_cause=cause.value)
         .returning(LoginSession.sid)
     )
     sids = list(ended)
