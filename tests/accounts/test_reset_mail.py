@@ -154,11 +154,19 @@ def test_development_without_smtp_url_logs_the_mail(
     assert f"{PUBLIC_URL}/#/reset-password?token=" in caplog.text
 
 
+NOT_ONE_ADDRESS = [
+    "victim@mail.example\r\nBcc: attacker@evil.example",
+    "victim,attacker@evil.example",
+    "=?utf-8?q?a=40evil.example=2C_b?=@mail.example",
+    "victim:attacker@evil.example",
+]
+"""Addresses a mail header could read as another header or as other recipients."""
+
+
 @pytest.mark.parametrize(
-    "email",
-    ["victim@mail.example\r\nBcc: attacker@evil.example", "a@b.c\nSubject: x", "a@b.c\rX: y"],
+    "email", [*NOT_ONE_ADDRESS, "a@b.c\nSubject: x", "a@b.c\rX: y", "victim;attacker@evil.example"]
 )
-def test_an_address_with_a_line_break_is_refused_before_any_mail(
+def test_an_address_that_is_not_one_plain_address_is_refused_before_any_mail(
     email: str, client: TestClient, db_engine: Engine
 ) -> None:
     response = client.post("/account/password/forgot", json={"email": email})
