@@ -14,7 +14,7 @@ from notes_api.audit.models import AuditEvent
 from notes_api.clock import utcnow
 from notes_api.sessions import session_store
 from notes_api.sessions.session_model import LoginSession
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+from tests.conftest import DEFAULT_PASSWORD, DocumentedStatuses, MakeUser, bearer, login
 from tests.sessions.waiting import eventually
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -100,7 +100,10 @@ def test_password_change_ends_every_other_session_and_keeps_this_one(
 
 
 def test_a_wrong_current_password_is_400_changes_nothing_and_counts_toward_throttling(
-    client: TestClient, make_user: MakeUser, db_engine: Engine
+    client: TestClient,
+    make_user: MakeUser,
+    db_engine: Engine,
+    documented_statuses: DocumentedStatuses,
 ) -> None:
     user = make_user()
     tokens, other = login(client, user.username), login(client, user.username)
@@ -122,6 +125,7 @@ def test_a_wrong_current_password_is_400_changes_nothing_and_counts_toward_throt
     assert sixth.status_code == 429
     assert sixth.json()["error"] == "temporarily_unavailable"
     assert "Retry-After" in sixth.headers
+    assert {400, 429} <= (documented_statuses("POST", "/account/password") or set())
     assert audit_actions(db_engine).count("user.password_change_failed") == 5
 
 
@@ -237,7 +241,7 @@ def test_an_administrator_lists_and_ends_a_users_sessions(
 
 
 def test_users_sessions_routes_are_for_administrators(
-    client: TestClient, make_user: MakeUser
+    client: TestClient, make_user: MakeUser, documented_statuses: DocumentedStatuses
 ) -> None:
     user = make_user()
     tokens = login(client, user.username)
@@ -248,6 +252,8 @@ def test_users_sessions_routes_are_for_administrators(
     admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
     assert client.get("/users/999999/sessions", headers=admin).status_code == 404
     assert client.delete("/users/999999/sessions", headers=admin).status_code == 404
+    for method in ("GET", "DELETE"):
+        assert 404 in (documented_statuses(method, "/users/{user_id}/sessions") or set())
     assert client.get("/users/0/sessions", headers=admin).status_code == 422
 
 
