@@ -116,24 +116,6 @@ def test_a_mail_queued_while_the_smtp_server_is_down_is_sent_when_it_is_back(
     reset_link(message)
 
 
-def test_a_mail_queued_before_a_restart_is_sent_by_the_next_process(
-    database_url: str, mail_user: MakeMailUser, mail_server: MailServer, db_engine: Engine
-) -> None:
-    user = mail_user()
-    production_without_mail = make_settings(database_url, public_url=PUBLIC_URL)
-    with TestClient(create_app(production_without_mail)) as client:
-        assert (
-            client.post("/account/password/forgot", json={"email": email_of(user)}).status_code
-            == 202
-        )
-    # The process that queued it stopped; the rows are the queue: a new one sends it.
-    with db_engine.begin() as connection:
-        connection.execute(update(OutboxMail).values(sent_at=None, outcome=None, discarded_at=None))
-    settings = make_settings(database_url, smtp_url=mail_server.url, public_url=PUBLIC_URL)
-    with TestClient(create_app(settings)):
-        assert len(mail_server.inbox.wait_for(email_of(user))) == 1
-
-
 def test_production_without_smtp_url_answers_404(database_url: str) -> None:
     settings = make_settings(database_url, app_env="production")
     with TestClient(create_app(settings)) as client:
