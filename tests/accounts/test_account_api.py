@@ -43,6 +43,13 @@ def audit_actions(engine: Engine) -> list[str]:
         return list(connection.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
+def audited(client: TestClient, make_user: MakeUser, action: str) -> list[dict[str, Any]]:
+    """The audit trail's `action` events, newest first, as an administrator reads them."""
+    admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
+    page = client.get("/audit", headers=admin, params={"limit": 100}).json()
+    return [event for event in page["items"] if event["action"] == action]
+
+
 def test_get_account(client: TestClient, make_user: MakeUser) -> None:
     user = make_user(roles=["user", "admin"])
     tokens = login(client, user.username)
@@ -221,6 +228,12 @@ def test_ending_every_other_session(client: TestClient, make_user: MakeUser) -> 
     assert works(client, bystander)
     left = client.get("/account/sessions", headers=bearer(mine["access_token"])).json()
     assert [s["id"] for s in left] == [sid_of(mine)]
+    [event] = audited(client, make_user, "sessions.ended")
+    assert (event["actor_id"], event["target"], event["detail"]) == (
+        user.id,
+        user.username,
+        {"cause": "ended_by_user", "sessions_ended": 2},
+    )
 
 
 def test_an_administrator_lists_and_ends_a_users_sessions(
