@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -69,6 +70,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("migrated_postgres")
     empty_postgres(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def openapi_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The OpenAPI document's `paths`, built once: it does not depend on the database."""
+    database = tmp_path_factory.mktemp("openapi") / "unused.db"
+    paths: dict[str, Any] = create_app(make_settings(f"sqlite:///{database}")).openapi()["paths"]
+    return paths
+
+
+DocumentedStatuses = Callable[[str, str], "set[int] | None"]
+
+
+@pytest.fixture
+def documented_statuses(openapi_paths: dict[str, Any]) -> DocumentedStatuses:
+    """`documented_statuses("DELETE", "/account/sessions/{session_id}")`: the statuses the
+    OpenAPI document lists for the operation (None: not in it)."""
+
+    def statuses(method: str, path: str) -> set[int] | None:
+        operation = openapi_paths.get(path, {}).get(method.lower())
+        return None if operation is None else {int(status) for status in operation["responses"]}
+
+    return statuses
 
 
 @pytest.fixture

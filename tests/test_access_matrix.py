@@ -1,7 +1,8 @@
 """Every route of the app, called by every kind of caller: the whole access policy in one table.
 
 A route added to the app without a row here fails `test_the_table_covers_every_route`,
-so nobody can add an endpoint without deciding who may call it.
+so nobody can add an endpoint without deciding who may call it. Every answer seen here
+must be one the OpenAPI document lists for the route.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+from notes_api.auth.dependencies import is_account_path
+from notes_api.route_policy import PUBLIC_PATHS
+from tests.conftest import DEFAULT_PASSWORD, DocumentedStatuses, MakeUser, bearer, login
 
 CALLERS = ("anonymous", "no_roles", "user", "admin")
 
@@ -154,6 +157,7 @@ def test_route_answers_each_caller_as_the_policy_says(
     client: TestClient,
     callers: dict[str, dict[str, str]],
     fill_path: Fill,
+    documented_statuses: DocumentedStatuses,
     method: str,
     path: str,
 ) -> None:
@@ -171,3 +175,32 @@ def test_route_answers_each_caller_as_the_policy_says(
             data=case.data,
         )
         assert response.status_code == expected, (caller, response.text)
+        documented = documented_statuses(method, path)
+        assert documented is None or expected in documented, (caller, expected, documented)
+
+
+ACCOUNT_ROUTES = sorted(
+    key for key in TABLE if is_account_path(key[1]) and key[1] not in PUBLIC_PATHS
+)
+
+
+@pytest.mark.parametrize(("method", "path"), ACCOUNT_ROUTES)
+def test_a_personal_token_is_refused_on_every_account_route_as_documented(
+    client: TestClient,
+    callers: dict[str, dict[str, str]],
+    fill_path: Fill,
+    documented_statuses: DocumentedStatuses,
+    method: str,
+    path: str,
+) -> None:
+    created = client.post("/account/tokens", json={"name": "script"}, headers=callers["admin"])
+    case = TABLE[(method, path)]
+    response = client.request(
+        method,
+        fill_path(path),
+        headers=bearer(created.json()["token"]),
+        json=case.json,
+        data=case.data,
+    )
+    assert response.status_code == 403, response.text
+    assert 403 in (documented_statuses(method, path) or set())

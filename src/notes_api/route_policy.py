@@ -3,7 +3,7 @@
 `create_app` runs `guard_and_document_routes` on the finished app: it refuses
 to build an app with a route that is neither guarded (`@authorize`,
 `@authenticated`) nor public, and documents the 401 (and 403) answers of every
-guarded route in OpenAPI.
+guarded route in OpenAPI, where the guard gives them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from notes_api.auth.authorize import required_roles
+from notes_api.auth.dependencies import is_account_path
 
 PUBLIC_PATHS = frozenset(
     {
@@ -40,6 +41,9 @@ PUBLIC_PATHS = frozenset(
 
 UNAUTHENTICATED_RESPONSE = {"description": "Missing, invalid or expired access token"}
 FORBIDDEN_RESPONSE = {"description": "The access token lacks every required role"}
+PERSONAL_TOKEN_REFUSED_RESPONSE = {
+    "description": "A personal access token cannot use /account: log in instead"
+}
 
 
 class UnprotectedRouteError(RuntimeError):
@@ -48,7 +52,9 @@ class UnprotectedRouteError(RuntimeError):
 
 def guard_and_document_routes(routes: Sequence[BaseRoute]) -> None:
     """Refuse a route that is neither guarded nor public; add the 401 (and, when roles are
-    required, 403) responses to every guarded route's OpenAPI description.
+    required, 403) responses to every guarded route's OpenAPI description, and the 403 of a
+    personal access token to every guarded `/account` route (the bearer dependency refuses
+    them by path, so the routes cannot forget it, nor should their description).
 
     `iter_route_contexts` also walks into included routers and mounts.
     """
@@ -62,6 +68,8 @@ def guard_and_document_routes(routes: Sequence[BaseRoute]) -> None:
             route.responses.setdefault(401, UNAUTHENTICATED_RESPONSE)
             if roles:
                 route.responses.setdefault(403, FORBIDDEN_RESPONSE)
+            if is_account_path(path):
+                route.responses.setdefault(403, PERSONAL_TOKEN_REFUSED_RESPONSE)
             continue
         raise UnprotectedRouteError(
             f"Route {path!r} is neither guarded by @authorize (directly under the route "

@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from notes_api.clock import as_utc
+from notes_api.email_address import MAX_LENGTH as EMAIL_MAX_LENGTH
+from notes_api.email_address import is_plain_address
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
 ROLE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
@@ -49,6 +51,16 @@ def _refuse_unstorable(value: str) -> str:
     return value
 
 
+def _refuse_unplain_address(value: str) -> str:
+    # Never the value in the message: a validation error does not echo input.
+    if not is_plain_address(value):
+        raise ValueError(
+            "must be one plain address (name@example.org): no spaces, quotes, brackets, "
+            "commas, colons, semicolons or encoded words"
+        )
+    return value
+
+
 def _strict_id(value: object) -> object:
     """Path ids are plain decimal digits: no sign, no underscores, no spaces, no `1.0`."""
     if isinstance(value, bool) or (
@@ -79,9 +91,11 @@ Password = Annotated[
 Email = Annotated[
     str,
     BeforeValidator(_lower),
-    Field(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"),
+    Field(max_length=EMAIL_MAX_LENGTH),
     STORABLE,
+    AfterValidator(_refuse_unplain_address),
 ]
+"""One plain address, or a 422 naming the field: see `notes_api.email_address`."""
 DatabaseId = Annotated[int, BeforeValidator(_strict_id), Field(ge=1, le=DATABASE_INT_MAX)]
 
 

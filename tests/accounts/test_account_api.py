@@ -14,7 +14,7 @@ from notes_api.audit.models import AuditEvent
 from notes_api.clock import utcnow
 from notes_api.sessions import session_store
 from notes_api.sessions.session_model import LoginSession
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+from tests.conftest import DEFAULT_PASSWORD, DocumentedStatuses, MakeUser, bearer, login
 from tests.sessions.waiting import eventually
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -48,6 +48,13 @@ def works(client: TestClient, tokens: dict[str, str]) -> bool:
 def audit_actions(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         return list(connection.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def audited(client: TestClient, make_user: MakeUser, action: str) -> list[dict[str, Any]]:
+    """The audit trail's `action` events, newest first, as an administrator reads them."""
+    admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
+    page = client.get("/audit", headers=admin, params={"limit": 100}).json()
+    return [event for event in page["items"] if event["action"] == action]
 
 
 def test_get_account(client: TestClient, make_user: MakeUser) -> None:
@@ -107,7 +114,10 @@ def test_password_change_ends_every_other_session_and_keeps_this_one(
 
 
 def test_a_wrong_current_password_is_400_changes_nothing_and_counts_toward_throttling(
-    client: TestClient, make_user: MakeUser, db_engine: Engine
+    client: TestClient,
+    make_user: MakeUser,
+    db_engine: Engine,
+    documented_statuses: DocumentedStatuses,
 ) -> None:
     user = make_user()
     tokens, other = login(client, user.username), login(client, user.username)
@@ -129,6 +139,7 @@ def test_a_wrong_current_password_is_400_changes_nothing_and_counts_toward_throt
     assert sixth.status_code == 429
     assert sixth.json()["error"] == "temporarily_unavailable"
     assert "Retry-After" in sixth.headers
+    assert {400, 429} <= (documented_statuses("POST", "/account/password") or set())
     assert audit_actions(db_engine).count("user.password_change_failed") == 5
 
 
@@ -224,6 +235,12 @@ def test_ending_every_other_session(client: TestClient, make_user: MakeUser) -> 
     assert works(client, bystander)
     left = client.get("/account/sessions", headers=bearer(mine["access_token"])).json()
     assert [s["id"] for s in left] == [sid_of(mine)]
+    [event] = audited(client, make_user, "sessions.ended")
+    assert (event["actor_id"], event["target"], event["detail"]) == (
+        user.id,
+        user.username,
+        {"cause": "ended_by_user", "sessions_ended": 2},
+    )
 
 
 def test_an_administrator_lists_and_ends_a_users_sessions(
@@ -244,7 +261,7 @@ def test_an_administrator_lists_and_ends_a_users_sessions(
 
 
 def test_users_sessions_routes_are_for_administrators(
-    client: TestClient, make_user: MakeUser
+    client: TestClient, make_user: MakeUser, documented_statuses: DocumentedStatuses
 ) -> None:
     user = make_user()
     tokens = login(client, user.username)
@@ -255,6 +272,8 @@ def test_users_sessions_routes_are_for_administrators(
     admin = bearer(login(client, make_user(roles=["admin"]).username)["access_token"])
     assert client.get("/users/999999/sessions", headers=admin).status_code == 404
     assert client.delete("/users/999999/sessions", headers=admin).status_code == 404
+    for method in ("GET", "DELETE"):
+        assert 404 in (documented_statuses(method, "/users/{user_id}/sessions") or set())
     assert client.get("/users/0/sessions", headers=admin).status_code == 422
 
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from notes_api.audit.models import AuditEvent
-from tests.accounts.test_account_api import refused, works
+from tests.accounts.test_account_api import audited, refused, works
 from tests.conftest import Invoke, MakeUser, login
 from tests.sessions.waiting import eventually
 
@@ -64,3 +64,9 @@ def test_end_sessions(
     assert eventually(lambda: all(refused(client, t) for t in sessions))
     assert works(client, bystander)
     login(client, user.username)  # the password still works: a new session
+    [event] = audited(client, make_user, "sessions.ended")
+    assert (event["actor_id"], event["target"], event["detail"]) == (
+        None,  # the command line
+        user.username,
+        {"cause": "ended_by_admin", "sessions_ended": 3},
+    )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select, update
 
+from notes_api.clock import utcnow
 from notes_api.mail.models import OutboxMail
+from notes_api.mail.sender import POLL_INTERVAL_SECONDS
 from notes_api.main import create_app
 from notes_api.users.models import User
 from tests.accounts.conftest import PUBLIC_URL, MakeMailUser, email_of
@@ -19,6 +22,68 @@ from tests.mail_server import MailServer, reset_link, self_signed_certificate, s
 from tests.servers import running_server
 
 MAILS = 40
+DUPLICATE_WINDOW = POLL_INTERVAL_SECONDS + 0.5
+"""After a mail arrived, how long to wait for a second copy: longer than one poll."""
+
+
+def outbox_row(db_engine: Engine) -> OutboxMail:
+    with db_engine.connect() as connection:
+        row: OutboxMail = connection.execute(select(OutboxMail)).one()  # type: ignore[assignment]
+    return row
+
+
+def test_a_mail_queued_while_smtp_is_down_survives_a_restart_and_is_sent_once(
+    database_url: str, mail_user: MakeMailUser, db_engine: Engine
+) -> None:
+    """Server 1 queues a mail while its SMTP server is down, fails to send it and stops;
+    server 2, started with the SMTP server up, sends it, once. (Each is an app of its own:
+    engine, sender, lifespan; real processes would add seconds of start-up, nothing more.)"""
+    user = mail_user()
+    smtp = MailServer()  # not started yet: its port refuses connections
+    settings = make_settings(database_url, smtp_url=smtp.url, public_url=PUBLIC_URL)
+    with TestClient(create_app(settings)) as first:
+        answer = first.post("/account/password/forgot", json={"email": email_of(user)})
+        assert answer.status_code == 202
+        deadline = time.monotonic() + 20
+        while outbox_row(db_engine).last_error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    left = outbox_row(db_engine)
+    assert "ConnectionRefused" in (left.last_error or "")  # server 1 tried
+    assert (left.sent_at, left.discarded_at, left.claim) == (None, None, None)
+    smtp.start()
+    try:
+        with TestClient(create_app(settings)):
+            smtp.inbox.wait_for(email_of(user))
+            time.sleep(DUPLICATE_WINDOW)
+    finally:
+        smtp.stop()
+    assert [recipients for _, recipients in smtp.inbox.envelopes] == [[email_of(user)]]
+    assert outbox_row(db_engine).outcome == "sent"
+
+
+def test_a_mail_left_claimed_by_a_crashed_sender_is_sent_once_when_the_claim_expires(
+    database_url: str, mail_user: MakeMailUser, mail_server: MailServer, db_engine: Engine
+) -> None:
+    user = mail_user()
+    expired = utcnow() - timedelta(seconds=1)
+    with db_engine.begin() as connection:  # what a sender that died mid-send leaves behind
+        connection.execute(
+            insert(OutboxMail).values(
+                kind="password_reset",
+                payload={"email": email_of(user)},
+                next_attempt_at=expired - timedelta(minutes=5),
+                attempts=1,
+                claim="0" * 32,
+                claimed_until=expired,
+            )
+        )
+    settings = make_settings(database_url, smtp_url=mail_server.url, public_url=PUBLIC_URL)
+    with TestClient(create_app(settings)):
+        mail_server.inbox.wait_for(email_of(user))
+        time.sleep(DUPLICATE_WINDOW)
+    assert [recipients for _, recipients in mail_server.inbox.envelopes] == [[email_of(user)]]
+    row = outbox_row(db_engine)
+    assert (row.outcome, row.claim, row.attempts) == ("sent", None, 2)
 
 
 def test_two_server_processes_send_every_queued_mail_exactly_once(

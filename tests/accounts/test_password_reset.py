@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, select, update
 
 from notes_api.accounts.models import PasswordResetToken
 from notes_api.audit.models import AuditEvent
+from notes_api.body_limit import MAX_BODY_SIZE
 from notes_api.clock import utcnow
 from tests.accounts.conftest import MakeMailUser, email_of
 from tests.accounts.test_account_api import refused, works
@@ -113,19 +115,47 @@ def test_a_password_change_voids_a_mailed_token(
 
 @pytest.mark.parametrize(
     "token",
-    ["", "short", "A" * 43, "A" * 42 + "=", "../../etc/passwd", "\x00" * 43, "é" * 43, "A" * 1024],
+    [
+        "",
+        "short",
+        "A" * 43,
+        "A" * 42 + "=",
+        "../../etc/passwd",
+        "\x00" * 43,
+        "é" * 43,
+        pytest.param("\ud800" * 43, id="unpaired surrogates"),
+        pytest.param("A" * 1024, id="1024 characters"),
+        pytest.param("A" * 1025, id="1025 characters"),
+        pytest.param("A" * 100_000, id="100,000 characters"),
+        pytest.param("A" * (MAX_BODY_SIZE - 1000), id="just under the body limit"),
+    ],
 )
 def test_unknown_or_malformed_tokens_are_400(
     client: TestClient, mail_user: MakeMailUser, token: str
 ) -> None:
     user = mail_user()
     response = client.post(
-        "/account/password/reset", json={"token": token, "new_password": NEW_PASSWORD}
+        "/account/password/reset",
+        # json.dumps escapes what the client could not encode (an unpaired surrogate).
+        content=json.dumps({"token": token, "new_password": NEW_PASSWORD}),
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert response.json() == {
         "detail": "The reset link is invalid, used or expired; ask for a new one"
     }
+    assert password_is(client, user, DEFAULT_PASSWORD)
+
+
+def test_a_token_past_the_body_limit_is_413_before_anything_parses_it(
+    client: TestClient, mail_user: MakeMailUser
+) -> None:
+    user = mail_user()
+    response = client.post(
+        "/account/password/reset",
+        json={"token": "A" * MAX_BODY_SIZE, "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 413
     assert password_is(client, user, DEFAULT_PASSWORD)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
@@ -33,6 +33,7 @@ from notes_api.validation import DatabaseId
 router = APIRouter(tags=["account"])
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+UNKNOWN_USER: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}
 
 
 def _refuse_personal_tokens(token: TokenData) -> None:
@@ -76,7 +77,10 @@ async def read_account(db: DbSession, token: CurrentToken, response: Response) -
 @router.post(
     "/account/password",
     status_code=204,
-    responses={400: {"description": "The current password is wrong"}},
+    responses={
+        400: {"description": "The current password is wrong"},
+        429: {"description": "Too many wrong passwords for this account or address"},
+    },
     summary="Change one's password; every other session ends",
 )
 @authenticated
@@ -126,7 +130,10 @@ async def end_other_sessions(db: DbSession, token: CurrentToken, actor: CurrentA
 
 
 @router.delete(
-    "/account/sessions/{session_id}", status_code=204, summary="End one of one's sessions"
+    "/account/sessions/{session_id}",
+    status_code=204,
+    responses={404: {"description": "No such live session of the caller's"}},
+    summary="End one of one's sessions",
 )
 @authenticated
 async def end_own_session(
@@ -153,6 +160,7 @@ async def reset_password(payload: PasswordReset, request: Request, db: DbSession
 @router.get(
     "/users/{user_id}/sessions",
     response_model=list[SessionRead],
+    responses=UNKNOWN_USER,
     summary="A user's live sessions (administrators)",
 )
 @authorize(roles=BuiltinRole.ADMIN)
@@ -166,6 +174,7 @@ async def list_user_sessions(
 @router.delete(
     "/users/{user_id}/sessions",
     status_code=204,
+    responses=UNKNOWN_USER,
     summary="End every session of a user (administrators)",
 )
 @authorize(roles=BuiltinRole.ADMIN)

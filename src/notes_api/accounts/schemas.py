@@ -7,10 +7,6 @@ from pydantic import BaseModel, Field, model_validator
 from notes_api.schemas import RequestModel
 from notes_api.validation import Email, Password, Text, Username, UtcDatetime
 
-RESET_TOKEN_MAX_LENGTH = 1024
-"""A longer `token` is refused as input (422); a shorter malformed one is a 400 like an
-unknown one: the client cannot tell a typo from an expired link, nor needs to."""
-
 
 class MfaState(BaseModel):
     totp: bool = False
@@ -44,7 +40,11 @@ class ForgotPassword(RequestModel):
 
 
 class PasswordReset(RequestModel):
-    token: str = Field(max_length=RESET_TOKEN_MAX_LENGTH)
+    token: str
+    """Any string: a malformed token, however long, is a 400 like an unknown one (DESIGN), so
+    the client cannot tell a typo from an expired link, nor needs to. Its length is bounded
+    by the request body's (1 MiB, 413 before parsing), and the service looks at no more than
+    its first 44 characters before refusing it."""
     new_password: Password
 
 

@@ -133,7 +133,7 @@ async def reset_password(
     costs no hash) and before the token is spent with a conditional UPDATE (so
     two requests racing with one token cannot both reset).
     """
-    if not reset.TOKEN_SHAPE.fullmatch(token):
+    if not reset.TOKEN_SHAPE.fullmatch(token):  # stops by the 44th character: no query, no hash
         raise InvalidResetTokenError
     digest = reset.hash_reset_token(token)
     known = await db.scalar(select(PasswordResetToken.id).where(*reset.usable(digest, utcnow())))

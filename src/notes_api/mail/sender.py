@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from notes_api.email_address import is_plain_address
 from notes_api.mail import outbox
 from notes_api.mail.outbox import ClaimedMail
 from notes_api.mail.transport import PermanentFailure, Transport
@@ -29,16 +30,21 @@ POLL_INTERVAL_SECONDS = 1.0
 BATCH = 10
 STOP_GRACE_SECONDS = 5.0
 """At shutdown, how long the mail being sent may take to finish (and be marked sent)."""
+BAD_ADDRESS = "bad_address"
+"""The outcome of a mail whose recipient is not one plain address: discarded, never sent."""
 
 logger = logging.getLogger("notes_api.mail")
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A mail ready to go, and what to record in the database once the server accepted it
-    (in the transaction that marks it sent)."""
+    """A mail ready to go to its one recipient, and what to record in the database once the
+    server accepted it (in the transaction that marks it sent)."""
 
     message: EmailMessage
+    recipient: str
+    """The envelope's only recipient. Never read back from the message's `To:` header,
+    which a parser may read as several addresses."""
     after_sent: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
@@ -136,11 +142,18 @@ class MailSender:
                     if renderer is None
                     else await renderer(db, mail.payload)
                 )
+                if isinstance(prepared, Prepared) and not is_plain_address(prepared.recipient):
+                    # Whatever the renderer checked, a recipient that is not one plain
+                    # address never leaves, and nothing rendered for it is kept.
+                    await db.rollback()
+                    prepared = Discard(BAD_ADDRESS)
+                    logger.warning("mail %d not sent: its recipient is not one address", mail.id)
                 await db.commit()  # what rendering wrote must exist before the mail leaves
                 if isinstance(prepared, Prepared):
-                    await self.transport.deliver(prepared.message)
+                    await self.transport.deliver(prepared.message, prepared.recipient)
             except PermanentFailure as exc:
                 prepared = Discard(str(exc).replace(" ", "_"))
+                logger.warning("mail %d not sent, for good: %s", mail.id, exc)
             except (OSError, smtplib.SMTPException) as exc:
                 # Down, refusing, timing out: the mail waits. Never the message in the log.
                 logger.warning(

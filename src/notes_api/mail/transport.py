@@ -3,7 +3,9 @@
 smtplib is blocking: `deliver` runs it in a thread, so the event loop never
 waits on the network. Messages are `email.message.EmailMessage` objects built
 with `email.policy.SMTP`, which refuses a header value holding CR or LF: an
-address or subject can never add a header of its own.
+address or subject can never add a header of its own. The envelope's recipient
+is passed explicitly: smtplib would otherwise parse the `To:` header for it, and a
+parser reads `a,b@x` or an RFC 2047 encoded word as several recipients.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ logger = logging.getLogger("notes_api.mail")
 
 
 class Transport(Protocol):
-    async def deliver(self, message: EmailMessage) -> None: ...
+    async def deliver(self, message: EmailMessage, recipient: str) -> None: ...
 
 
 class PermanentFailure(Exception):
@@ -35,10 +37,10 @@ class SmtpTransport:
     def __init__(self, target: SmtpTarget) -> None:
         self.target = target
 
-    async def deliver(self, message: EmailMessage) -> None:
-        await asyncio.to_thread(self._send, message)
+    async def deliver(self, message: EmailMessage, recipient: str) -> None:
+        await asyncio.to_thread(self._send, message, recipient)
 
-    def _send(self, message: EmailMessage) -> None:
+    def _send(self, message: EmailMessage, recipient: str) -> None:
         target = self.target
         context = ssl.create_default_context()  # verifies the certificate and the host name
         client: smtplib.SMTP
@@ -54,7 +56,7 @@ class SmtpTransport:
             if target.username is not None:
                 client.login(target.username, target.password or "")
             try:
-                client.send_message(message)
+                client.send_message(message, to_addrs=[recipient])
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = {code for code, _ in exc.recipients.values()}
                 if all(500 <= code < 600 for code in codes):
@@ -69,10 +71,10 @@ class LogTransport:
     without `SMTP_URL` never gets this far (the routes that send mail answer 404).
     """
 
-    async def deliver(self, message: EmailMessage) -> None:
+    async def deliver(self, message: EmailMessage, recipient: str) -> None:
         logger.warning(
             "SMTP_URL is not set (development): mail to %s, %r:\n%s",
-            message["To"],
+            recipient,
             message["Subject"],
             message.get_content(),
         )
