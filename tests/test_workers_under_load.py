@@ -112,3 +112,16 @@ def test_two_workers_come_up_and_answer_while_the_cpu_is_contended(
 
     assert answer.status_code == 200
     assert "died" not in log.read_text()  # uvicorn: "Child process [...] died"
+
+
+def test_a_new_worker_runs_the_console_script_without_the_command_line() -> None:
+    """What each spawned worker does first, before it can answer a ping: multiprocessing
+    runs the parent's main script (the console script) as `__mp_main__`."""
+    code = (
+        f"import runpy, sys; runpy.run_path({NOTES_API!r}, run_name='__mp_main__'); "
+        "print(*(name for name in ('notes_api.cli', 'sqlalchemy', 'alembic', 'fastapi', "
+        "'pydantic') if name in sys.modules))"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split() == []
