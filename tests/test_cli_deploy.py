@@ -13,7 +13,11 @@ from typer.testing import CliRunner
 from notes_api.auth.passwords import verify_password
 from notes_api.cli import cli
 from notes_api.config import get_settings
-from notes_api.server import LIMIT_CONCURRENCY, BoundedHttpToolsProtocol
+from notes_api.server import (
+    LIMIT_CONCURRENCY,
+    WORKER_HEALTHCHECK_SECONDS,
+    BoundedHttpToolsProtocol,
+)
 from notes_api.users.models import User
 
 runner = CliRunner()
@@ -50,6 +54,7 @@ def test_serve_runs_uvicorn_with_our_logging_proxy_and_shutdown_settings(
     assert call["log_config"] is None  # uvicorn's lines go through our handler
     assert call["log_level"] == "warning"
     assert call["timeout_graceful_shutdown"] == 30
+    assert call["timeout_worker_healthcheck"] == WORKER_HEALTHCHECK_SECONDS  # workers slow to start
     assert call["http"] is BoundedHttpToolsProtocol  # header size and time limits
     assert call["limit_concurrency"] == LIMIT_CONCURRENCY
     assert call["server_header"] is False

@@ -82,6 +82,15 @@ def test_an_answer_to_a_bad_token_is_not_stored_either(client: TestClient) -> No
     assert response.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.parametrize("path", ["/metrics", "/notes", "/identify/me"])
+def test_a_challenge_to_a_request_without_credentials_is_not_stored(
+    client: TestClient, path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.headers["cache-control"] == "no-store"
+
+
 def test_public_answers_keep_their_own_caching(client: TestClient) -> None:
     assert "cache-control" not in client.get("/healthz").headers
 

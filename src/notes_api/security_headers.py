@@ -7,7 +7,11 @@ page, the docs pages) keeps it; every other response (JSON, static files) gets
 
 An answer to a request that carried credentials (`Authorization`) gets
 `Cache-Control: no-store` unless it set its own: it is someone's data, and no
-shared or browser cache may keep it. A 204 has no body, so no `Content-Type`.
+shared or browser cache may keep it. So does every 401, credentials or not: it
+answers for the credentials that were missing, and a cache, which does not key
+on `Authorization`, must not hand it to the next request that carries them
+(`GET /metrics` is "never cached", its challenge included). A 204 has no body,
+so no `Content-Type`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 NO_CONTENT = 204
+UNAUTHORIZED = 401
 
 DEFAULT_HEADERS = {
     "Content-Security-Policy": API_CSP,
@@ -41,7 +46,7 @@ class SecurityHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in DEFAULT_HEADERS.items():
                     headers.setdefault(name, value)
-                if authenticated:
+                if authenticated or message["status"] == UNAUTHORIZED:
                     headers.setdefault("Cache-Control", "no-store")
                 if message["status"] == NO_CONTENT and "content-type" in headers:
                     del headers["content-type"]

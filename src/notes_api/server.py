@@ -22,6 +22,20 @@ MAX_HEADER_BYTES = 32 * 1024
 """The request line and every header together: nginx's default buffers hold as much."""
 HEADER_TIMEOUT_SECONDS = 10.0
 """From a connection's opening (or a request's first byte) to the end of its headers."""
+WORKER_HEALTHCHECK_SECONDS = 30
+"""How long uvicorn's supervisor waits for a worker to answer its health ping before it
+kills it and starts another (uvicorn's default: 5 s; newer uvicorns also give a worker
+replaced on SIGHUP this long to start the application, about 2.5 s of CPU here).
+
+A spawned worker answers only once its new interpreter has imported the console script's
+module and uvicorn's configuration. On a loaded machine or under a container's CPU limit
+CPU time takes several times as long: at a load of 8 to 13 on two cores a worker took 7 to
+12 s to answer, was killed at 5 s, and so was each one started after it. 30 s is over
+twice the slowest seen. The price: a worker that stops answering (stopped, or stuck in C
+code holding the GIL; a busy event loop still answers, from another thread) is replaced
+after 30 s rather than 5, and while the supervisor waits on one it handles no signal, so
+a SIGTERM can wait as long: within compose's 40 s `stop_grace_period` for one such worker.
+"""
 LIMIT_CONCURRENCY = 500
 """Connections and requests in progress per worker before uvicorn answers 503 at once:
 well under a container's usual 1024 descriptors, with room for the database pool."""
@@ -89,10 +103,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def uvicorn_limits() -> dict[str, Any]:
-    """The keyword arguments of uvicorn.run that bound what one client can hold, and how
-    long a shutdown waits for requests in flight."""
+    """The keyword arguments of uvicorn.run that bound what one client can hold, how long a
+    shutdown waits for requests in flight, and how long a worker may take to answer."""
     return {
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
         "http": BoundedHttpToolsProtocol,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,  # the same, should h11 be used
         "limit_concurrency": LIMIT_CONCURRENCY,

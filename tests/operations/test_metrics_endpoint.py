@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
 from notes_api import metrics
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
+from notes_api.auth import passwords
+from notes_api.main import create_app
+from notes_api.sessions import service as sessions_service
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, make_settings
 from tests.databases import POSTGRES_URL
 from tests.operations.scrape import Series, label_values, parse, value
 
@@ -176,6 +182,45 @@ def test_pool_and_hashing_gauges_are_exported(client: TestClient, scraper: dict[
     assert ("notes_api_password_hashes_queued", frozenset()) in series
     assert ("notes_api_password_hashes_running", frozenset()) in series
     assert value(series, "process_resident_memory_bytes") > 0
+
+
+def test_logins_waiting_for_and_in_the_hashing_threads_move_the_hashing_gauges(
+    database_url: str, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hashing thread held by a login's verification, and one login more queued
+    behind them: the scrape shows both, and both back at 0 once they are answered."""
+    threads = passwords.HASHING_THREADS
+    logins = threads + 1
+    users = [make_user() for _ in range(logins)]
+    # One client address for all: let it have them all in flight at once.
+    app = create_app(make_settings(database_url, login_max_in_flight_per_address=logins))
+    with TestClient(app) as client, ThreadPoolExecutor(max_workers=logins) as pool:
+        scraper = bearer(login(client, make_user(roles=["metrics"]).username)["access_token"])
+        release = threading.Event()
+
+        def held(password: str, hashed: str) -> tuple[bool, str | None]:
+            release.wait(timeout=60)
+            return passwords.verify_password(password, hashed)
+
+        monkeypatch.setattr(sessions_service, "verify_password", held)
+        answers = [pool.submit(login, client, user.username) for user in users]
+        try:
+            deadline = time.monotonic() + 30
+            while (gauges := hashing_gauges(scrape(client, scraper))) != (1, threads):
+                assert time.monotonic() < deadline, gauges  # (queued, running)
+                time.sleep(0.05)
+        finally:
+            release.set()
+        for answer in answers:
+            answer.result(timeout=60)
+        assert hashing_gauges(scrape(client, scraper)) == (0, 0)
+
+
+def hashing_gauges(series: Series) -> tuple[float, float]:
+    return (
+        value(series, "notes_api_password_hashes_queued"),
+        value(series, "notes_api_password_hashes_running"),
+    )
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_SECRET, MakeUser
-from tests.servers import free_port, running_server
+from tests.servers import NOTES_API, free_port, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIRECTORY = ROOT / "docker" / "prometheus"
@@ -184,22 +185,36 @@ def test_prometheus_scrapes_two_workers_and_sees_both_totals(
     database_url: str, make_user: MakeUser, tmp_path: Path
 ) -> None:
     metrics_directory = tmp_path / "multiproc"
-    env = {
+    settings = {
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": TEST_SECRET,
         "APP_ENV": "development",
+    }
+    env = {
+        **settings,
         "WEB_CONCURRENCY": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_directory),
     }
-    scraper = make_user("prometheus", roles=["metrics"])
+    make_user("prometheus", roles=["metrics"])
+    # The credential docs/operations.md has operators make: a personal access token, printed
+    # alone on standard output by the command line, into Prometheus's credentials file.
+    token_file = tmp_path / "token"
+    with token_file.open("w") as output:
+        subprocess.run(
+            [NOTES_API, "create-token", "prometheus", "--name", "prometheus", "--roles", "metrics"],
+            env={**os.environ, **settings},
+            stdout=output,
+            check=True,
+        )
+    assert token_file.read_text().startswith("nap_")
+    someone = make_user()
     with running_server(env) as api:
-        login = httpx2.post(
+        login = httpx2.post(  # one login, to see the workers' login counts added up
             f"{api}/token",
-            data={"username": scraper.username, "password": scraper.password},
+            data={"username": someone.username, "password": someone.password},
             timeout=10,
         )
-        token_file = tmp_path / "token"
-        token_file.write_text(login.json()["access_token"] + "\n")
+        assert login.status_code == 200
         # /readyz answered once one worker was up; load goes to workers already serving.
         wait_for(lambda: len(live_workers(api, token_file.read_text().strip())) == 2)
         statuses: list[int] = []
