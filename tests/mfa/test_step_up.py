@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from notes_api.config import Settings
+from notes_api.users.admin_actor import current_admin
 from tests.conftest import MakeUser, bearer, login, make_settings
 from tests.mfa.conftest import MakeEnrolled, code, otp_grant, password_step, recovery_grant
+from tests.route_walk import api_routes, dependency_calls
 
 
 @pytest.fixture
@@ -31,6 +36,28 @@ def test_password_only_admin_gets_401_insufficient_user_authentication(
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith('Bearer error="insufficient_user_authentication", ')
     assert 'error_description="The role admin requires a second factor' in challenge
+
+
+def test_every_rechecked_administrative_write_asks_a_password_only_admin_for_the_second_factor(
+    app: FastAPI, client: TestClient, make_user: MakeUser
+) -> None:
+    """The database re-check of administrative writes runs before the route's own role check
+    (FastAPI resolves it first); it must answer as that check would: 401 with RFC 9470's
+    challenge, not 403, for an `admin` withheld until a second factor."""
+    rechecked = [
+        (method, path)
+        for path, route in api_routes(app)
+        if current_admin in dependency_calls(route.dependant)
+        for method in route.methods
+    ]
+    assert len(rechecked) >= 6  # users, roles, user roles, sessions, second factor
+    admin = make_user(roles=["admin"])
+    headers = bearer(login(client, admin.username)["access_token"])
+    for method, path in rechecked:
+        response = client.request(method, re.sub(r"\{[^}]+\}", "1", path), headers=headers)
+        assert response.status_code == 401, (method, path, response.text)
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith('Bearer error="insufficient_user_authentication", '), path
 
 
 def test_admin_with_a_second_factor_passes(client: TestClient, make_enrolled: MakeEnrolled) -> None:

@@ -7,13 +7,11 @@ cache to show that the administrative writes re-check the database anyway.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -23,6 +21,7 @@ from notes_api.auth.roles import BuiltinRole
 from notes_api.users.admin_actor import admin_powers, current_admin
 from tests.conftest import MakeUser, bearer, login, refresh_status
 from tests.mfa.conftest import enroll, password_step
+from tests.route_walk import api_routes, dependency_calls
 
 
 @pytest.fixture
@@ -166,21 +165,12 @@ def _writes_the_admin_role_allows(app: FastAPI) -> dict[tuple[str, str], APIRout
     """Every non-GET route whose @authorize roles include `admin`. A route that checks the
     role only inside its body is invisible here: such checks go through `AdminPowers`."""
     writes = {}
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute):
-            continue
+    for path, route in api_routes(app):
         if BuiltinRole.ADMIN not in (required_roles(route.endpoint) or ()):
             continue
         for method in route.methods - {"GET", "HEAD"}:
-            writes[(method, context.path or "")] = route
+            writes[(method, path)] = route
     return writes
-
-
-def _calls(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:
-    for dependency in dependant.dependencies:
-        yield dependency.call
-        yield from _calls(dependency)
 
 
 def test_every_write_the_admin_role_allows_rechecks_the_caller(app: FastAPI) -> None:
@@ -188,7 +178,8 @@ def test_every_write_the_admin_role_allows_rechecks_the_caller(app: FastAPI) -> 
     unchecked = {
         route
         for route, endpoint in writes.items()
-        if route not in NOT_ADMINISTRATIVE and ADMIN_RECHECKS.isdisjoint(_calls(endpoint.dependant))
+        if route not in NOT_ADMINISTRATIVE
+        and ADMIN_RECHECKS.isdisjoint(dependency_calls(endpoint.dependant))
     }
     assert unchecked == set()
     assert set(NOT_ADMINISTRATIVE) <= set(writes)  # no stale exemption

@@ -89,14 +89,25 @@ def authenticated(endpoint: Endpoint) -> Endpoint:
     return _guard(endpoint, frozenset())
 
 
+def role_refusal(required: frozenset[str], token: TokenData) -> HTTPException | None:
+    """What `@authorize(roles=required)` answers this token: None when one of the roles
+    counts (or none is required), 401 `insufficient_user_authentication` when a required
+    role is withheld for want of a second factor, 403 otherwise. Dependencies that FastAPI
+    resolves before the route's own check answer through this too, so a caller gets the same
+    answer whichever check comes first."""
+    if not required or not required.isdisjoint(token.roles):
+        return None
+    withheld = required.intersection(token.withheld_roles)
+    if withheld:
+        return insufficient_user_authentication(withheld)
+    return forbidden(required)
+
+
 def _role_check(required: frozenset[str]) -> Callable[[TokenData], Awaitable[None]]:
     # async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request.
     async def check_roles(token: CurrentToken) -> None:
-        if required and required.isdisjoint(token.roles):
-            withheld = required.intersection(token.withheld_roles)
-            if withheld:
-                raise insufficient_user_authentication(withheld)
-            raise forbidden(required)
+        if refusal := role_refusal(required, token):
+            raise refusal
 
     return check_roles
 

@@ -22,18 +22,21 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 
 from notes_api.actor import Actor
-from notes_api.auth.authorize import forbidden
+from notes_api.auth.authorize import role_refusal
 from notes_api.auth.dependencies import CurrentToken, invalid_token
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
 from notes_api.request_context import client_ip
 from notes_api.users.models import Role, User, user_roles
 
+ADMIN_ONLY = frozenset({BuiltinRole.ADMIN})
+
 
 async def current_admin(request: Request, db: DbSession, token: CurrentToken) -> Actor:
-    if BuiltinRole.ADMIN not in token.roles:
-        # FastAPI resolves this before the route's own role check: answer as that would.
-        raise forbidden(frozenset({BuiltinRole.ADMIN}))
+    # FastAPI resolves this before the route's own role check: answer as that would (403,
+    # or 401 for an `admin` withheld until a second factor under MFA_REQUIRED_ROLES).
+    if refusal := role_refusal(ADMIN_ONLY, token):
+        raise refusal
     await _refuse_unless_still_admin(db, token.id)
     return Actor(id=token.id, client_ip=client_ip(request))
 
