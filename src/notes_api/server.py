@@ -34,7 +34,10 @@ CPU time takes several times as long: at a load of 8 to 13 on two cores a worker
 twice the slowest seen. The price: a worker that stops answering (stopped, or stuck in C
 code holding the GIL; a busy event loop still answers, from another thread) is replaced
 after 30 s rather than 5, and while the supervisor waits on one it handles no signal, so
-a SIGTERM can wait as long: within compose's 40 s `stop_grace_period` for one such worker.
+a SIGTERM can wait as long before the graceful shutdown starts. With a hung worker, that
+wait and the other workers' shutdown can outlast compose's 40 s `stop_grace_period`, and
+Docker then kills the container, cutting any request still in progress; that takes a
+worker already hung when the stop comes.
 """
 LIMIT_CONCURRENCY = 500
 """Connections and requests in progress per worker before uvicorn answers 503 at once:
