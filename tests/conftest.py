@@ -30,6 +30,7 @@ from tests.databases import (
     reset_postgres_schema,
     sync_engine,
 )
+from tests.mail_server import MailServer
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -41,6 +42,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if POSTGRES_URL is not None and (problem := ensure_postgres_database(POSTGRES_URL)):
         safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
         pytest.exit(f"TEST_DATABASE_URL={safe} cannot be used: {problem}", returncode=3)
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, stopped after the test."""
+    server = MailServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

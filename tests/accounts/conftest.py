@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine, update
@@ -13,13 +13,6 @@ from tests.conftest import MakeUser, TestUser, make_settings
 from tests.mail_server import MailServer
 
 PUBLIC_URL = "https://notes.example"
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ renderer checked. The reset mail's own checks: tests/accounts/test_reset_mail.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
@@ -23,13 +23,6 @@ from tests.mail_server import MailServer
 
 KIND = "test_mail"
 FROM = "no-reply@notes.example"
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 def send_one(

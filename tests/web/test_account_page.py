@@ -19,13 +19,6 @@ NEW_PASSWORD = "a new password nobody guessed"
 
 
 @pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def server(start_server: StartServer, mail_server: MailServer) -> Iterator[WebServer]:
     with start_server(SMTP_URL=mail_server.url, PUBLIC_URL=PUBLIC_URL) as running:
         yield running
