@@ -265,7 +265,16 @@ class SqliteRevocationFeed:
         """Apply what ended at or after `since`; return where the next poll looks back to."""
         # Nothing older than the window matters: after a long outage, read no further back.
         since = max(since, utcnow() - timedelta(seconds=self.cache.window_seconds))
-        snapshot = await asyncio.to_thread(_read, engine, since)
+        reading = asyncio.ensure_future(asyncio.to_thread(_read, engine, since))
+        try:
+            snapshot = await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            # Cancelled mid-read (the server is stopping): the thread reads on regardless.
+            # Let it finish before `run` disposes of the engine under it: a test run at
+            # the lowest versions crashed in SQLite's C code with a read still in that
+            # thread while the app shut down. The read is short: its lock wait is bounded.
+            await asyncio.wait([reading])
+            raise
         await self._apply(snapshot)
         if snapshot.barrier_at is None:
             return since
