@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from notes_api.auth.revocation_cache import RevocationCache
 from notes_api.config import Settings
 from notes_api.main import create_app
 from notes_api.sessions import revocation_feed
@@ -254,3 +256,43 @@ def test_a_session_ended_by_a_transaction_that_commits_late_is_refused_once_it_c
         assert status(client, other["access_token"]) == 200
         assert status(client, ending["access_token"]) == 200
     assert eventually(lambda: refused(client, ending["access_token"]))
+
+
+def test_a_feed_stopped_mid_read_disposes_of_its_engine_only_after_the_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """With an in-memory database the feed's engine pools one connection per thread and its
+    dispose() closes them all, the one a read is still using in its thread included: SQLite's
+    C code then crashed the process. Stopping the feed must wait for the read first."""
+    events: list[str] = []
+    reading = threading.Event()
+    release = threading.Event()
+
+    def slow_read(_engine: Engine, _since: Any) -> Any:
+        reading.set()
+        release.wait(5)
+        events.append("read finished")
+        return revocation_feed._Snapshot(None, [], [])
+
+    real_create_engine = revocation_feed.create_engine
+
+    def recording_engine(*args: Any, **kwargs: Any) -> Engine:
+        engine = real_create_engine(*args, **kwargs)
+        dispose = engine.dispose
+        monkeypatch.setattr(engine, "dispose", lambda: (events.append("disposed"), dispose()))
+        return engine
+
+    monkeypatch.setattr(revocation_feed, "_read", slow_read)
+    monkeypatch.setattr(revocation_feed, "create_engine", recording_engine)
+    feed = SqliteRevocationFeed(RevocationCache(window_seconds=60), "sqlite://")
+
+    async def stop_mid_read() -> None:
+        task = asyncio.create_task(feed.run())
+        await asyncio.to_thread(reading.wait, 5)
+        task.cancel()
+        threading.Timer(0.2, release.set).start()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(stop_mid_read())
+    assert events == ["read finished", "disposed"]
