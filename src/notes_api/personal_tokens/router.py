@@ -6,8 +6,6 @@ may not (the bearer dependency answers 403 on `/account`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Response, status
 
 from notes_api.auth.authorize import authenticated, insufficient_user_authentication
@@ -25,16 +23,12 @@ from notes_api.validation import DatabaseId
 
 router = APIRouter(tags=["account"])
 
-PERSONAL_TOKEN_REFUSED: dict[int | str, dict[str, Any]] = {
-    403: {"description": "A personal access token cannot manage tokens"}
-}
-
 
 @router.post(
     "/account/tokens",
     status_code=201,
     response_model=PersonalTokenCreated,
-    responses={**PERSONAL_TOKEN_REFUSED, 422: {"description": "A role the caller does not hold"}},
+    responses={422: {"description": "A role the caller does not hold"}},
     summary="Create a personal access token (shown once)",
 )
 @authenticated
@@ -67,7 +61,6 @@ async def create_token(
 @router.get(
     "/account/tokens",
     response_model=list[PersonalTokenRead],
-    responses=PERSONAL_TOKEN_REFUSED,
     summary="The caller's personal access tokens, newest first, without their secrets",
 )
 @authenticated
@@ -82,7 +75,7 @@ async def list_tokens(
 @router.delete(
     "/account/tokens/{token_id}",
     status_code=204,
-    responses={**PERSONAL_TOKEN_REFUSED, 404: {"description": "No such token of the caller's"}},
+    responses={404: {"description": "No such token of the caller's"}},
     summary="Delete one of the caller's personal access tokens",
 )
 @authenticated
