@@ -163,15 +163,11 @@ def test_route_answers_each_caller_as_the_policy_says(
 ) -> None:
     case = TABLE[(method, path)]
     for caller, expected in zip(CALLERS, case.expected, strict=True):
-        json = dict(case.json or {})
-        if "username" in json or "name" in json:  # unique per call
-            key = "username" if "username" in json else "name"
-            json[key] = f"{json[key]}{caller.replace('_', '')}"
         response = client.request(
             method,
             fill_path(path),
             headers=callers[caller],
-            json=case.json and json,
+            json=unique_names(case.json, caller),
             data=case.data,
         )
         assert response.status_code == expected, (caller, response.text)
