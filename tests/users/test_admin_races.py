@@ -1,0 +1,77 @@
+"""The administrators' writes that lose a race to a concurrent one, made deterministic on
+PostgreSQL: a second connection holds the conflicting row uncommitted, so the request's
+checks pass and its write waits on the row; the row is then committed, and the write fails
+on the unique constraint. (SQLite serializes whole transactions: no such race exists there.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, insert, select, text
+
+from notes_api.users.models import Role, user_roles
+from tests.conftest import MakeUser, bearer, login
+from tests.databases import POSTGRES_URL
+from tests.sessions.waiting import eventually
+
+pytestmark = [
+    pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL"),
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
+
+
+def requests_waiting_on_a_lock(engine: Engine) -> int:
+    with engine.connect() as connection:
+        waiting: int = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return waiting
+
+
+@contextmanager
+def beaten_to_it(
+    db_engine: Engine, write: Callable[[Connection], Any], request: Callable[[], httpx2.Response]
+) -> Iterator[Future[httpx2.Response]]:
+    """Run `request` while another transaction has made `write`, uncommitted; commit that
+    once the request waits on it. Yields the request's answer to come."""
+    with db_engine.connect() as rival, ThreadPoolExecutor(max_workers=1) as pool:
+        with rival.begin():
+            write(rival)
+            answer = pool.submit(request)
+            assert eventually(lambda: requests_waiting_on_a_lock(db_engine) == 1)
+        yield answer
+
+
+@pytest.fixture
+def admin(client: TestClient, make_user: MakeUser) -> dict[str, str]:
+    make_user("root", roles=["admin"])
+    return bearer(login(client, "root")["access_token"])
+
+
+def test_a_role_granted_concurrently_makes_the_grant_204(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser, db_engine: Engine
+) -> None:
+    user = make_user("grantee", roles=["user"])
+
+    def grant_metrics(connection: Connection) -> None:
+        role_id = connection.scalar(select(Role.id).where(Role.name == "metrics"))
+        connection.execute(insert(user_roles).values(user_id=user.id, role_id=role_id))
+
+    def grant() -> httpx2.Response:
+        return client.put(f"/users/{user.id}/roles/metrics", headers=admin)
+
+    with beaten_to_it(db_engine, grant_metrics, grant) as answer:
+        response = answer.result(timeout=30)
+
+    assert response.status_code == 204, response.text
+    assert client.get(f"/users/{user.id}", headers=admin).json()["roles"] == ["metrics", "user"]
