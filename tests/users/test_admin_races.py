@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, insert, select, text
 
-from notes_api.users.models import Role, user_roles
+from notes_api.users.models import Role, User, user_roles
 from tests.conftest import MakeUser, bearer, login
 from tests.databases import POSTGRES_URL
 from tests.sessions.waiting import eventually
@@ -56,6 +56,47 @@ def beaten_to_it(
 def admin(client: TestClient, make_user: MakeUser) -> dict[str, str]:
     make_user("root", roles=["admin"])
     return bearer(login(client, "root")["access_token"])
+
+
+def test_a_role_created_concurrently_makes_the_create_409_naming_it(
+    client: TestClient, admin: dict[str, str], db_engine: Engine
+) -> None:
+    def create_racer(connection: Connection) -> None:
+        connection.execute(insert(Role).values(name="racer", description=""))
+
+    def create() -> httpx2.Response:
+        return client.post("/roles", headers=admin, json={"name": "racer"})
+
+    with beaten_to_it(db_engine, create_racer, create) as answer:
+        response = answer.result(timeout=30)
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Role 'racer' already exists"}
+
+
+def test_an_email_taken_concurrently_makes_the_update_409_saying_so(
+    client: TestClient, admin: dict[str, str], make_user: MakeUser, db_engine: Engine
+) -> None:
+    target, rival_user = make_user("target"), make_user("rival")
+
+    def take_email(connection: Connection) -> None:
+        connection.execute(
+            User.__table__.update()
+            .where(User.id == rival_user.id)
+            .values(email="racer@example.com")
+        )
+
+    def update() -> httpx2.Response:
+        return client.patch(
+            f"/users/{target.id}", headers=admin, json={"email": "racer@example.com"}
+        )
+
+    with beaten_to_it(db_engine, take_email, update) as answer:
+        response = answer.result(timeout=30)
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Email is already taken"}
+    assert client.get(f"/users/{target.id}", headers=admin).json()["email"] is None
 
 
 def test_a_role_granted_concurrently_makes_the_grant_204(
