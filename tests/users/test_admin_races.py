@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, select, text
 
 from notes_api.users.models import Role, User, user_roles
 from tests.conftest import MakeUser, bearer, login
@@ -48,7 +48,8 @@ def beaten_to_it(
         with rival.begin():
             write(rival)
             answer = pool.submit(request)
-            assert eventually(lambda: requests_waiting_on_a_lock(db_engine) == 1)
+            # Done already: it did not wait (a failure the caller's assertions show).
+            assert eventually(lambda: answer.done() or requests_waiting_on_a_lock(db_engine) == 1)
         yield answer
 
 
@@ -116,3 +117,37 @@ def test_a_role_granted_concurrently_makes_the_grant_204(
 
     assert response.status_code == 204, response.text
     assert client.get(f"/users/{user.id}", headers=admin).json()["roles"] == ["metrics", "user"]
+
+
+def test_a_revoke_waits_for_a_concurrent_revoke_and_then_refuses_the_last_admin(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Ann and Ben, both admins, revoke each other. Ben's revoke holds the lock on the admin
+    role, as the last-admin check takes it, and has deleted Ann's grant, uncommitted; Ann's
+    revoke waits for it, then counts Ben alone and is refused."""
+    ann, ben = make_user("ann", roles=["admin"]), make_user("ben", roles=["admin"])
+    headers = bearer(login(client, "ann")["access_token"])
+
+    def ben_revokes_ann(connection: Connection) -> None:
+        admin_id = connection.scalar(select(Role.id).where(Role.name == "admin").with_for_update())
+        connection.execute(
+            delete(user_roles).where(
+                user_roles.c.user_id == ann.id, user_roles.c.role_id == admin_id
+            )
+        )
+
+    def ann_revokes_ben() -> httpx2.Response:
+        return client.delete(f"/users/{ben.id}/roles/admin", headers=headers)
+
+    with beaten_to_it(db_engine, ben_revokes_ann, ann_revokes_ben) as answer:
+        response = answer.result(timeout=30)
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "The last enabled administrator must stay an enabled administrator"
+    }
+    with db_engine.connect() as connection:
+        admins = connection.scalars(
+            select(user_roles.c.user_id).join(Role).where(Role.name == "admin")
+        )
+        assert list(admins) == [ben.id]
