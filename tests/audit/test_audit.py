@@ -53,7 +53,9 @@ def test_events_are_newest_first_and_paged(
     assert len(set(ids)) == 4
 
 
-def test_role_changes_record_the_acting_admin(client: TestClient, make_user: MakeUser) -> None:
+def test_role_changes_record_the_acting_admin_the_target_and_the_role(
+    client: TestClient, make_user: MakeUser
+) -> None:
     admin_user = make_user("root", roles=["admin"])
     target = make_user("carol", roles=["user"])
     admin = bearer(login(client, "root")["access_token"])
@@ -62,8 +64,15 @@ def test_role_changes_record_the_acting_admin(client: TestClient, make_user: Mak
     client.post("/roles", headers=admin, json={"name": "editor"})
     client.delete("/roles/editor", headers=admin)
     recorded = events(client, admin)
-    actions = [e["action"] for e in recorded if e["actor_id"] == admin_user.id]
-    assert actions[:4] == ["role.deleted", "role.created", "role.revoked", "role.granted"]
+    changes = [
+        (e["action"], e["target"], e["detail"]) for e in recorded if e["actor_id"] == admin_user.id
+    ]
+    assert changes[:4] == [
+        ("role.deleted", "editor", {}),
+        ("role.created", "editor", {}),
+        ("role.revoked", "carol", {"role": "admin"}),
+        ("role.granted", "carol", {"role": "admin"}),
+    ]
 
 
 def test_refresh_reuse_is_recorded(

@@ -289,3 +289,31 @@ def test_ending_every_other_session_counts_each_session_ended(
 
     assert ended.status_code == 204
     assert value(scrape(client, scraper), name, cause="ended_by_user") - before == 2
+
+
+def test_a_password_change_refused_for_a_taken_email_counts_no_session_ended(
+    client: TestClient, scraper: dict[str, str], auth_headers: Headers, make_user: MakeUser
+) -> None:
+    """Refused before any session is touched: nothing ended, nothing counted."""
+    admin = auth_headers(roles=["admin"])
+    taken = client.post(
+        "/users",
+        headers=admin,
+        json={"username": "holder", "email": "taken@example.com", "password": "password123"},
+    )
+    assert taken.status_code == 201
+    user = make_user()
+    tokens = login(client, user.username)
+    name = "notes_api_sessions_ended_total"
+    before = value(scrape(client, scraper), name, cause="password_changed")
+
+    response = client.patch(
+        f"/users/{user.id}",
+        headers=admin,
+        json={"email": "taken@example.com", "password": "brand-new-password"},
+    )
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Email is already taken"}
+    assert value(scrape(client, scraper), name, cause="password_changed") == before
+    assert client.get("/notes", headers=bearer(tokens["access_token"])).status_code == 200

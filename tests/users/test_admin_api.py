@@ -37,8 +37,10 @@ def test_create_role(client: TestClient, admin: dict[str, str]) -> None:
     assert "editor" in [r["name"] for r in client.get("/roles", headers=admin).json()]
 
 
-def test_duplicate_role_is_409(client: TestClient, admin: dict[str, str]) -> None:
-    assert client.post("/roles", headers=admin, json={"name": "user"}).status_code == 409
+def test_duplicate_role_is_409_naming_it(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.post("/roles", headers=admin, json={"name": "user"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Role 'user' already exists"}
 
 
 @pytest.mark.parametrize("name", ["Editor", "two words", "", "x" * 65, "1st", "nul\x00"])
@@ -65,7 +67,9 @@ def test_delete_role_removes_it_and_its_grants(
 def test_builtin_roles_cannot_be_deleted(
     client: TestClient, admin: dict[str, str], name: str
 ) -> None:
-    assert client.delete(f"/roles/{name}", headers=admin).status_code == 409
+    response = client.delete(f"/roles/{name}", headers=admin)
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"Built-in role {name!r} cannot be deleted"}
 
 
 # users
@@ -224,7 +228,31 @@ def test_email_taken_by_another_user_is_409(client: TestClient, admin: dict[str,
     assert response.status_code == 409
 
 
+def test_an_admin_can_disable_another_admin(client: TestClient, make_user: MakeUser) -> None:
+    make_user("root", roles=["admin"])
+    deputy = make_user("deputy", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+
+    response = client.patch(f"/users/{deputy.id}", headers=headers, json={"disabled": True})
+
+    assert response.status_code == 200
+    assert client.get(f"/users/{deputy.id}", headers=headers).json()["disabled"] is True
+
+
 # grants
+
+
+def test_granting_a_role_to_oneself_is_403_saying_so(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    me = make_user("root", roles=["admin"])
+    headers = bearer(login(client, "root")["access_token"])
+
+    response = client.put(f"/users/{me.id}/roles/metrics", headers=headers)
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Nobody may grant roles to themselves"}
+    assert client.get(f"/users/{me.id}", headers=headers).json()["roles"] == ["admin"]
 
 
 def test_grant_and_revoke_are_idempotent(
@@ -271,7 +299,11 @@ def test_grant_to_unknown_user_or_role(
 def test_last_enabled_admin_keeps_the_admin_role(client: TestClient, make_user: MakeUser) -> None:
     root = make_user("root", roles=["admin"])
     headers = bearer(login(client, "root")["access_token"])
-    assert client.delete(f"/users/{root.id}/roles/admin", headers=headers).status_code == 409
+    refused = client.delete(f"/users/{root.id}/roles/admin", headers=headers)
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "detail": "The last enabled administrator must stay an enabled administrator"
+    }
     other = make_user("second", roles=["admin"])
     assert client.delete(f"/users/{other.id}/roles/admin", headers=headers).status_code == 204
 

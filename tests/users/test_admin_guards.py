@@ -47,6 +47,21 @@ def test_disabled_admins_do_not_count_toward_the_last_enabled_admin(
     assert "admin" in roles
 
 
+def test_other_roles_and_other_users_do_not_count_toward_the_last_enabled_admin(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    """Root, admin and user, is the only administrator among three enabled users."""
+    root = make_user("root", roles=["admin", "user"])
+    make_user("alice", roles=["user"])
+    make_user("bob", roles=["user", "metrics"])
+    headers = bearer(login(client, "root")["access_token"])
+
+    response = client.delete(f"/users/{root.id}/roles/admin", headers=headers)
+
+    assert response.status_code == 409
+    assert client.get(f"/users/{root.id}", headers=headers).json()["roles"] == ["admin", "user"]
+
+
 def test_disabling_one_user_leaves_other_users_refresh_tokens_alone(
     client: TestClient, make_user: MakeUser
 ) -> None:
@@ -94,7 +109,7 @@ def test_nobody_may_enable_themselves(
         finally:
             await engine.dispose()
 
-    with pytest.raises(ForbiddenError, match="Nobody may enable themselves"):
+    with pytest.raises(ForbiddenError, match=r"^Nobody may enable themselves$"):
         asyncio.run(enable_myself())
     with db_engine.connect() as connection:
         assert connection.scalar(select(User.disabled).where(User.id == me.id)) is True

@@ -62,9 +62,11 @@ async def grant_role(db: AsyncSession, actor: Actor, user_id: int, role_name: st
     role = await users.get_role(db, role_name)
     if role.name in user.role_names:
         return
-    await db.execute(insert(user_roles).values(user_id=user.id, role_id=role.id))
-    record(db, AuditAction.ROLE_GRANTED, actor, target=user.username, role=role.name)
     try:
+        # In the try: PostgreSQL refuses the INSERT itself, not the commit, when a
+        # concurrent grant of the same role committed first.
+        await db.execute(insert(user_roles).values(user_id=user.id, role_id=role.id))
+        record(db, AuditAction.ROLE_GRANTED, actor, target=user.username, role=role.name)
         await db.commit()
     except IntegrityError as exc:
         await db.rollback()
