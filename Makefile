@@ -72,10 +72,10 @@ debian-tools:
 test: $(VENV)/.installed-dev debian-tools
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-# Mutation testing of the security-critical modules (`only_mutate` in pyproject.toml), on
-# SQLite (see docs/testing.md). Each mutant runs only the tests that executed the function it
-# changes. Not part of CI's budget. `make mutate MUTATE_MODULES='notes_api.auth.tokens*'` runs
-# one module's mutants (mutmut's name globs, kept from the shell by `set -f`).
+# Mutation testing of the security-critical modules (tools/mutate.py, docs/testing.md): one
+# mutmut run per module, on SQLite, each with the tests that cover that module; every mutant
+# runs only those of them that executed the function it changes. Not part of CI's budget.
+# `make mutate MUTATE_MODULES=notes_api.auth.tokens` runs one module.
 MUTATE_MODULES ?=
 MUTATE_CHILDREN ?= 2
 
@@ -84,9 +84,7 @@ $(VENV)/.installed-mutate: uv.lock pyproject.toml | $(UV)
 	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 mutate: $(VENV)/.installed-mutate
-	rm -rf mutants
-	set -f; env -u TEST_DATABASE_URL $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTATE_MODULES)
-	$(BIN)/mutmut results
+	$(BIN)/python tools/mutate.py --max-children $(MUTATE_CHILDREN) $(MUTATE_MODULES)
 
 # CI: the suite once more with every direct dependency at the lowest version pyproject.toml
 # allows (uv's lowest-direct resolution, outside the lock), so a lower bound cannot drift
@@ -108,14 +106,14 @@ screenshots: $(VENV)/.installed-dev debian-tools
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -k screenshot
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests migrations bench
-	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/ruff check src tests migrations bench tools
+	$(BIN)/ruff format --check src tests migrations bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix src tests migrations bench
-	$(BIN)/ruff format src tests migrations bench
+	$(BIN)/ruff check --fix src tests migrations bench tools
+	$(BIN)/ruff format src tests migrations bench tools
 
 # The benchmark's load generator: wrk from Debian when we may install it, else bench/loadgen.py.
 wrk:
