@@ -227,6 +227,47 @@ def test_a_session_cannot_be_refreshed_at_its_expiry_instant(
     assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
 
 
+def test_a_refresh_token_cannot_be_spent_at_its_expiry_instant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = login(client, make_user().username)
+    instant = utcnow() + timedelta(minutes=5)
+    with db_engine.begin() as connection:
+        connection.execute(update(RefreshToken).values(expires_at=instant))
+    monkeypatch.setattr(sessions_service, "utcnow", lambda: instant)
+
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_a_refresh_token_revoked_in_plain_sql_is_invalid_grant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Its session is still live: `revoked_at` alone must stop it."""
+    tokens = login(client, make_user().username)
+    with db_engine.begin() as connection:
+        connection.execute(update(RefreshToken).values(revoked_at=utcnow()))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_an_expired_refresh_token_is_not_taken_for_reuse(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Its session holds a token spent before it: presenting the expired one is a
+    refusal, not a theft, and the session (its access token) lives on."""
+    tokens = refresh(client, login(client, make_user().username)["refresh_token"]).json()
+    current = hash_refresh_token(tokens["refresh_token"])
+    with db_engine.begin() as connection:
+        connection.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == current)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+    with db_engine.connect() as connection:
+        assert connection.scalar(select(LoginSession.end_cause)) is None
+    assert client.get("/identify/me", headers=bearer(tokens["access_token"])).status_code == 200
+
+
 def test_rotation_never_outlives_the_session_lifetime(
     client: TestClient, make_user: MakeUser, db_engine: Engine
 ) -> None:
@@ -272,6 +313,20 @@ def test_refresh_of_a_disabled_user_is_invalid_grant(
     with db_engine.begin() as connection:
         connection.execute(update(User).where(User.id == user.id).values(disabled=True))
     assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_a_refresh_by_a_disabled_user_ends_the_session(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, auth_headers: Headers
+) -> None:
+    """Disabled in plain SQL, which ends no session: the refused refresh ends it."""
+    user = make_user()
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user.id).values(disabled=True))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+    listed = client.get(f"/users/{user.id}/sessions", headers=auth_headers(roles=["admin"]))
+    assert listed.status_code == 200
+    assert listed.json() == []
 
 
 def test_sixteen_concurrent_refreshes_with_one_token_let_exactly_one_through(
