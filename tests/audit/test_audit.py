@@ -93,7 +93,9 @@ def test_refresh_reuse_records_the_user_the_family_and_the_replaying_address(
         )
     assert replay.status_code == 400
     with db_engine.connect() as connection:
-        family = connection.scalar(select(RefreshToken.family_id).distinct())
+        family = connection.scalar(
+            select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
+        )
     reused = [
         e for e in events(client, auth_headers(roles=["admin"])) if e["action"] == "refresh.reused"
     ]

@@ -20,6 +20,8 @@ from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
 from tests.conftest import DEFAULT_PASSWORD, Headers, MakeUser, bearer, login
+from tests.databases import POSTGRES_URL
+from tests.sessions.waiting import eventually
 
 
 def refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
@@ -338,6 +340,56 @@ def test_sixteen_concurrent_refreshes_with_one_token_let_exactly_one_through(
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200] + [400] * 15
     assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_token_spent_by_a_concurrent_rotation_is_reuse_too(
+    app: FastAPI, make_user: MakeUser, db_engine: Engine, auth_headers: Headers
+) -> None:
+    """A rotation that read the token unspent finds it spent when it comes to spend it:
+    another request with the same token won the race. The session ends, audited like any
+    replay. Made deterministic: the other rotation holds the session row it claimed, with
+    the token spent, until this one waits for it (PostgreSQL: SQLite serializes them)."""
+    user = make_user()
+    with (
+        TestClient(app, client=("198.51.100.7", 4242)) as thief,
+        ThreadPoolExecutor(max_workers=1) as pool,
+        db_engine.connect() as other,
+    ):
+        tokens = login(thief, user.username)
+        other.execute(update(LoginSession).values(last_used_at=utcnow()))
+        other.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == hash_refresh_token(tokens["refresh_token"]))
+            .values(used_at=utcnow())
+        )
+        rotation = pool.submit(refresh, thief, tokens["refresh_token"])
+        assert eventually(lambda: _a_query_waits_for_a_lock(db_engine))
+        other.commit()
+        assert_oauth_error(rotation.result(timeout=30), "invalid_grant")
+        admin = auth_headers(roles=["admin"])
+        assert thief.get(f"/users/{user.id}/sessions", headers=admin).json() == []
+        audit = thief.get("/audit", headers=admin).json()["items"]
+    with db_engine.connect() as connection:
+        family = connection.scalar(
+            select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
+        )
+    reused = [e for e in audit if e["action"] == "refresh.reused"]
+    assert [(e["actor_id"], e["target"], e["client_ip"]) for e in reused] == [
+        (user.id, family, "198.51.100.7")
+    ]
+
+
+def _a_query_waits_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
 
 
 def test_revoke_ends_the_login(client: TestClient, make_user: MakeUser) -> None:
