@@ -82,23 +82,24 @@ def test_refresh_reuse_is_recorded(
 
 
 def test_refresh_reuse_records_the_user_the_family_and_the_replaying_address(
-    app: FastAPI, client: TestClient, make_user: MakeUser, auth_headers: Headers, db_engine: Engine
+    app: FastAPI, make_user: MakeUser, db_engine: Engine
 ) -> None:
-    user = make_user("frank")
-    tokens = login(client, "frank")
-    refresh(client, tokens["refresh_token"])
+    user, admin_user = make_user("frank"), make_user(roles=["admin"])
+    # One test client at a time: two running at once share the app's engine across loops.
+    with TestClient(app, client=("198.51.100.6", 4242)) as owner:
+        tokens = login(owner, "frank")
+        refresh(owner, tokens["refresh_token"])
     with TestClient(app, client=("198.51.100.7", 4242)) as thief:
         replay = thief.post(
             "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
         )
-    assert replay.status_code == 400
+        assert replay.status_code == 400
+        admin = bearer(login(thief, admin_user.username)["access_token"])
+        reused = [e for e in events(thief, admin) if e["action"] == "refresh.reused"]
     with db_engine.connect() as connection:
         family = connection.scalar(
             select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
         )
-    reused = [
-        e for e in events(client, auth_headers(roles=["admin"])) if e["action"] == "refresh.reused"
-    ]
     assert [(e["actor_id"], e["target"], e["client_ip"]) for e in reused] == [
         (user.id, family, "198.51.100.7")
     ]

@@ -345,13 +345,13 @@ def test_sixteen_concurrent_refreshes_with_one_token_let_exactly_one_through(
 @pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_token_spent_by_a_concurrent_rotation_is_reuse_too(
-    app: FastAPI, make_user: MakeUser, db_engine: Engine, auth_headers: Headers
+    app: FastAPI, make_user: MakeUser, db_engine: Engine
 ) -> None:
     """A rotation that read the token unspent finds it spent when it comes to spend it:
     another request with the same token won the race. The session ends, audited like any
     replay. Made deterministic: the other rotation holds the session row it claimed, with
     the token spent, until this one waits for it (PostgreSQL: SQLite serializes them)."""
-    user = make_user()
+    user, admin_user = make_user(), make_user(roles=["admin"])
     with (
         TestClient(app, client=("198.51.100.7", 4242)) as thief,
         ThreadPoolExecutor(max_workers=1) as pool,
@@ -368,7 +368,7 @@ def test_a_token_spent_by_a_concurrent_rotation_is_reuse_too(
         assert eventually(lambda: _a_query_waits_for_a_lock(db_engine))
         other.commit()
         assert_oauth_error(rotation.result(timeout=30), "invalid_grant")
-        admin = auth_headers(roles=["admin"])
+        admin = bearer(login(thief, admin_user.username)["access_token"])
         assert thief.get(f"/users/{user.id}/sessions", headers=admin).json() == []
         audit = thief.get("/audit", headers=admin).json()["items"]
     with db_engine.connect() as connection:
