@@ -68,6 +68,7 @@ TESTS_BY_MODULE: dict[str, tuple[str, ...]] = {
         "tests/test_access_matrix.py",
     ),
     "notes_api.auth.revocation_cache": (
+        "tests/auth/test_revocation_cache.py",
         *SESSION_TESTS,
         "tests/accounts/test_account_api.py",
     ),
@@ -102,6 +103,7 @@ TESTS_BY_MODULE: dict[str, tuple[str, ...]] = {
         "tests/sessions/test_token_endpoint.py",
         "tests/test_client_addresses.py",
         "tests/mfa/test_mfa_login.py",
+        "tests/accounts/test_account_api.py",
         "tests/audit",
     ),
     "notes_api.notes.service": ("tests/notes", "tests/test_access_matrix.py"),
@@ -121,6 +123,7 @@ TESTS_BY_MODULE: dict[str, tuple[str, ...]] = {
     ),
     "notes_api.users.admin_actor": (
         "tests/users",
+        "tests/audit",
         "tests/sessions/test_demoted_admin.py",
         "tests/notes/test_ownership.py",
         "tests/mfa/test_enrollment.py",

@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
@@ -141,6 +142,24 @@ def test_a_wrong_current_password_is_400_changes_nothing_and_counts_toward_throt
     assert "Retry-After" in sixth.headers
     assert {400, 429} <= (documented_statuses("POST", "/account/password") or set())
     assert audit_actions(db_engine).count("user.password_change_failed") == 5
+
+
+def test_wrong_current_passwords_from_one_address_leave_the_owner_free_at_another(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    """Counted per (username, address), as logins are: a thief with a stolen access token
+    guessing the password does not stop the owner changing it from elsewhere."""
+    user = make_user()
+    wrong = {"current_password": "not my password", "new_password": NEW_PASSWORD}
+    right = {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}
+    # One test client at a time: two running at once share the app's engine across loops.
+    with TestClient(app, client=("203.0.113.7", 50000)) as thief:
+        stolen = bearer(login(thief, user.username)["access_token"])
+        guesses = [thief.post("/account/password", json=wrong, headers=stolen) for _ in range(6)]
+    assert [g.status_code for g in guesses] == [400] * 5 + [429]
+    with TestClient(app, client=("198.51.100.20", 50000)) as owner:
+        mine = bearer(login(owner, user.username)["access_token"])
+        assert owner.post("/account/password", json=right, headers=mine).status_code == 204
 
 
 @pytest.mark.parametrize(

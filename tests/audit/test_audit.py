@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
 
-from tests.conftest import MakeUser, bearer, login
+from notes_api.sessions.models import RefreshToken
+from tests.conftest import MakeUser, bearer, login, refresh
 
 Headers = Callable[..., dict[str, str]]
 
@@ -86,6 +88,44 @@ def test_refresh_reuse_is_recorded(
         )
     actions = [e["action"] for e in events(client, auth_headers(roles=["admin"]))]
     assert "refresh.reused" in actions
+
+
+def test_refresh_reuse_records_the_user_the_family_and_the_replaying_address(
+    app: FastAPI, make_user: MakeUser, db_engine: Engine
+) -> None:
+    user, admin_user = make_user("frank"), make_user(roles=["admin"])
+    # One test client at a time: two running at once share the app's engine across loops.
+    with TestClient(app, client=("198.51.100.6", 4242)) as owner:
+        tokens = login(owner, "frank")
+        refresh(owner, tokens["refresh_token"])
+    with TestClient(app, client=("198.51.100.7", 4242)) as thief:
+        replay = thief.post(
+            "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        assert replay.status_code == 400
+        admin = bearer(login(thief, admin_user.username)["access_token"])
+        reused = [e for e in events(thief, admin) if e["action"] == "refresh.reused"]
+    with db_engine.connect() as connection:
+        family = connection.scalar(
+            select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
+        )
+    assert [(e["actor_id"], e["target"], e["client_ip"]) for e in reused] == [
+        (user.id, family, "198.51.100.7")
+    ]
+
+
+def test_an_administrators_action_records_the_administrators_address(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    admin_user = make_user("root", roles=["admin"])
+    target = make_user("grace", roles=["user"])
+    with TestClient(app, client=("198.51.100.9", 4242)) as remote:
+        admin = bearer(login(remote, "root")["access_token"])
+        assert remote.put(f"/users/{target.id}/roles/admin", headers=admin).status_code == 204
+        granted = [e for e in events(remote, admin) if e["action"] == "role.granted"]
+    assert [(e["actor_id"], e["target"], e["client_ip"]) for e in granted] == [
+        (admin_user.id, "grace", "198.51.100.9")
+    ]
 
 
 def test_user_creation_and_disabling_are_recorded(

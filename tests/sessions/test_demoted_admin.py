@@ -136,6 +136,38 @@ def _username(db_engine: Engine, user_id: int) -> str:
     return name
 
 
+def test_a_disabled_administrator_still_holding_the_role_is_refused(
+    blind_client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Disabled, not demoted: `disabled` alone must stop the token."""
+    mallory, victim = make_user(roles=["admin"]), make_user()
+    headers = bearer(login(blind_client, mallory.username)["access_token"])
+    with db_engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET disabled = true WHERE id = :id"), {"id": mallory.id}
+        )
+    answer = blind_client.patch(f"/users/{victim.id}", json={"disabled": True}, headers=headers)
+    assert answer.status_code == 401
+
+
+def test_an_administrator_demoted_to_user_is_refused(
+    blind_client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Still enabled and still holding `user`: only the `admin` role itself counts."""
+    mallory, victim = make_user(roles=["admin", "user"]), make_user()
+    headers = bearer(login(blind_client, mallory.username)["access_token"])
+    with db_engine.begin() as connection:
+        connection.execute(
+            text(
+                "DELETE FROM user_roles WHERE user_id = :id"
+                " AND role_id = (SELECT id FROM roles WHERE name = 'admin')"
+            ),
+            {"id": mallory.id},
+        )
+    answer = blind_client.patch(f"/users/{victim.id}", json={"disabled": True}, headers=headers)
+    assert answer.status_code == 401
+
+
 def test_nobody_may_grant_roles_to_themselves(client: TestClient, make_user: MakeUser) -> None:
     admin = make_user(roles=["admin"])
     headers = bearer(login(client, admin.username)["access_token"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, insert, update
 from notes_api.clock import utcnow
 from notes_api.main import create_app
 from notes_api.sessions import service
+from notes_api.throttling import throttle
 from notes_api.throttling.models import LoginAttempt
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, make_settings
 
@@ -67,6 +69,65 @@ def test_throttled_attempt_costs_no_password_hash(
     monkeypatch.setattr(service, "verify_password", lambda *args: calls.append("verify"))
     assert attempt(attacker, user.username).status_code == 429
     assert calls == []
+
+
+class Clock:
+    """The throttle's clock, set by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock(utcnow())
+    monkeypatch.setattr(throttle, "utcnow", clock)
+    return clock
+
+
+def test_the_first_delay_is_over_at_its_last_instant(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    clock.now += throttle.FIRST_DELAY
+    assert attempt(attacker, user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_retry_after_is_one_second_when_less_than_a_second_is_left(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    clock.now += throttle.FIRST_DELAY - timedelta(milliseconds=500)
+    response = attempt(attacker, user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+
+
+def test_the_delay_runs_from_the_failure_not_from_the_start_of_the_attempt(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password check that takes long (a busy hashing queue) eats nothing of the delay."""
+    verify = service.verify_password
+
+    def slow_verify(*args: Any) -> Any:
+        clock.now += timedelta(seconds=10)
+        return verify(*args)
+
+    monkeypatch.setattr(service, "verify_password", slow_verify)
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)  # the last failed 10 s after it started
+    clock.now += timedelta(seconds=25)
+    response = attempt(attacker, user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "5"
 
 
 def test_owner_is_not_locked_out_from_another_address(

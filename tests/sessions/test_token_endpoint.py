@@ -20,6 +20,8 @@ from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
 from tests.conftest import DEFAULT_PASSWORD, Headers, MakeUser, bearer, login
+from tests.databases import POSTGRES_URL
+from tests.sessions.waiting import eventually
 
 
 def refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
@@ -227,6 +229,47 @@ def test_a_session_cannot_be_refreshed_at_its_expiry_instant(
     assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
 
 
+def test_a_refresh_token_cannot_be_spent_at_its_expiry_instant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = login(client, make_user().username)
+    instant = utcnow() + timedelta(minutes=5)
+    with db_engine.begin() as connection:
+        connection.execute(update(RefreshToken).values(expires_at=instant))
+    monkeypatch.setattr(sessions_service, "utcnow", lambda: instant)
+
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_a_refresh_token_revoked_in_plain_sql_is_invalid_grant(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Its session is still live: `revoked_at` alone must stop it."""
+    tokens = login(client, make_user().username)
+    with db_engine.begin() as connection:
+        connection.execute(update(RefreshToken).values(revoked_at=utcnow()))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+
+
+def test_an_expired_refresh_token_is_not_taken_for_reuse(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Its session holds a token spent before it: presenting the expired one is a
+    refusal, not a theft, and the session (its access token) lives on."""
+    tokens = refresh(client, login(client, make_user().username)["refresh_token"]).json()
+    current = hash_refresh_token(tokens["refresh_token"])
+    with db_engine.begin() as connection:
+        connection.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == current)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+    with db_engine.connect() as connection:
+        assert connection.scalar(select(LoginSession.end_cause)) is None
+    assert client.get("/identify/me", headers=bearer(tokens["access_token"])).status_code == 200
+
+
 def test_rotation_never_outlives_the_session_lifetime(
     client: TestClient, make_user: MakeUser, db_engine: Engine
 ) -> None:
@@ -274,6 +317,20 @@ def test_refresh_of_a_disabled_user_is_invalid_grant(
     assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
 
 
+def test_a_refresh_by_a_disabled_user_ends_the_session(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, auth_headers: Headers
+) -> None:
+    """Disabled in plain SQL, which ends no session: the refused refresh ends it."""
+    user = make_user()
+    tokens = login(client, user.username)
+    with db_engine.begin() as connection:
+        connection.execute(update(User).where(User.id == user.id).values(disabled=True))
+    assert_oauth_error(refresh(client, tokens["refresh_token"]), "invalid_grant")
+    listed = client.get(f"/users/{user.id}/sessions", headers=auth_headers(roles=["admin"]))
+    assert listed.status_code == 200
+    assert listed.json() == []
+
+
 def test_sixteen_concurrent_refreshes_with_one_token_let_exactly_one_through(
     client: TestClient, make_user: MakeUser
 ) -> None:
@@ -283,6 +340,56 @@ def test_sixteen_concurrent_refreshes_with_one_token_let_exactly_one_through(
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200] + [400] * 15
     assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_token_spent_by_a_concurrent_rotation_is_reuse_too(
+    app: FastAPI, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """A rotation that read the token unspent finds it spent when it comes to spend it:
+    another request with the same token won the race. The session ends, audited like any
+    replay. Made deterministic: the other rotation holds the session row it claimed, with
+    the token spent, until this one waits for it (PostgreSQL: SQLite serializes them)."""
+    user, admin_user = make_user(), make_user(roles=["admin"])
+    with (
+        TestClient(app, client=("198.51.100.7", 4242)) as thief,
+        ThreadPoolExecutor(max_workers=1) as pool,
+        db_engine.connect() as other,
+    ):
+        tokens = login(thief, user.username)
+        other.execute(update(LoginSession).values(last_used_at=utcnow()))
+        other.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == hash_refresh_token(tokens["refresh_token"]))
+            .values(used_at=utcnow())
+        )
+        rotation = pool.submit(refresh, thief, tokens["refresh_token"])
+        assert eventually(lambda: _a_query_waits_for_a_lock(db_engine))
+        other.commit()
+        assert_oauth_error(rotation.result(timeout=30), "invalid_grant")
+        admin = bearer(login(thief, admin_user.username)["access_token"])
+        assert thief.get(f"/users/{user.id}/sessions", headers=admin).json() == []
+        audit = thief.get("/audit", headers=admin).json()["items"]
+    with db_engine.connect() as connection:
+        family = connection.scalar(
+            select(RefreshToken.family_id).where(RefreshToken.user_id == user.id).distinct()
+        )
+    reused = [e for e in audit if e["action"] == "refresh.reused"]
+    assert [(e["actor_id"], e["target"], e["client_ip"]) for e in reused] == [
+        (user.id, family, "198.51.100.7")
+    ]
+
+
+def _a_query_waits_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
 
 
 def test_revoke_ends_the_login(client: TestClient, make_user: MakeUser) -> None:
