@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import jwt
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 
 from notes_api.audit.models import AuditEvent
+from notes_api.clock import as_utc, utcnow
 from notes_api.main import create_app
+from notes_api.sessions import service as sessions_service
+from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
-from notes_api.users.models import User
+from notes_api.users.models import Role, User
 from tests.conftest import MakeUser, bearer, login, make_settings, refresh
 
 
@@ -175,3 +181,30 @@ def test_an_access_token_expires_with_its_session_if_that_comes_first(
     assert isinstance(payload["iat"], float)
     assert payload["exp"] - payload["iat"] <= 60
     assert int(tokens["expires_in"]) <= 60
+
+
+def test_a_login_issues_its_tokens_at_the_instant_it_started(
+    client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`iat` is the time taken before the roles were read, so that a role revoked while
+    the login ran is newer than the token (the revocation cut-off refuses it); the refresh
+    token's row records the same instant."""
+    started = utcnow() - timedelta(seconds=30)
+    monkeypatch.setattr(sessions_service, "utcnow", lambda: started)
+
+    tokens = login(client, make_user().username)
+
+    assert claims(tokens["access_token"])["iat"] == round(started.timestamp(), 3)
+    with db_engine.connect() as connection:
+        assert as_utc(connection.scalar(select(RefreshToken.issued_at))) == started
+
+
+def test_the_roles_claim_lists_the_roles_in_name_order(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """Whatever order they were created and granted in: the same roles, the same claim."""
+    with db_engine.begin() as connection:
+        connection.execute(insert(Role), [{"name": "zulu"}, {"name": "alpha"}])
+    user = make_user(roles=["zulu", "user", "alpha"])
+
+    assert claims(login(client, user.username)["access_token"])["roles"] == "alpha,user,zulu"
