@@ -10,6 +10,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from notes_api.auth.tokens import MAX_ACCESS_TOKEN_LENGTH, MAX_SESSION_ID_LENGTH
+from notes_api.validation import DATABASE_INT_MAX
 from tests.conftest import TEST_SECRET, Headers, MakeUser, bearer, login
 
 
@@ -60,6 +62,42 @@ def test_unusable_token_is_401_invalid_token(
     response = client.get("/identify/me", headers={"Authorization": authorization})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def forge_of_length(length: int) -> str:
+    """A validly signed token, padded by an extra claim to exactly `length` characters."""
+    for padding in range(length):
+        token = forge(padding="x" * padding)
+        if len(token) >= length:
+            assert len(token) == length
+            return token
+    raise AssertionError(length)
+
+
+def test_a_token_of_exactly_the_length_cap_is_accepted(client: TestClient) -> None:
+    token = forge_of_length(MAX_ACCESS_TOKEN_LENGTH)
+    assert client.get("/identify/me", headers=bearer(token)).status_code == 200
+
+
+def test_a_validly_signed_token_one_byte_over_the_length_cap_is_401(client: TestClient) -> None:
+    token = forge_of_length(MAX_ACCESS_TOKEN_LENGTH + 1)
+    response = client.get("/identify/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_user_id_of_exactly_the_database_maximum_is_accepted(client: TestClient) -> None:
+    response = client.get("/identify/me", headers=bearer(forge(id=DATABASE_INT_MAX)))
+    assert response.status_code == 200
+    assert response.json()["id"] == DATABASE_INT_MAX
+
+
+@pytest.mark.parametrize("length", [1, MAX_SESSION_ID_LENGTH], ids=["shortest", "longest"])
+def test_a_sid_at_either_end_of_its_allowed_length_is_accepted(
+    client: TestClient, length: int
+) -> None:
+    token = forge(sid="s" * length)
+    assert client.get("/identify/me", headers=bearer(token)).status_code == 200
 
 
 @pytest.mark.parametrize("authorization", ["Basic Zm9vOmJhcg==", "Bearer", "Token abc", ""])

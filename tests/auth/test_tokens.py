@@ -68,6 +68,45 @@ def test_issued_at_keeps_milliseconds() -> None:
     )
 
 
+def test_issued_at_is_written_to_the_millisecond_no_finer() -> None:
+    """README and CHANGELOG promise `iat` with milliseconds: the precision of the cut-offs it is
+    compared with (SQLite's triggers write `%f`, seconds with milliseconds)."""
+    issued = datetime(2030, 1, 2, 3, 4, 5, 678_400, tzinfo=UTC)
+    token = codec.encode(
+        user_id=7, username="a", roles=[], session_id="s", amr=["pwd"], issued_at=issued
+    )
+    assert (
+        jwt.decode(token, options={"verify_signature": False, "verify_iat": False})["iat"]
+        == issued.replace(microsecond=678_000).timestamp()
+    )
+
+
+def test_decode_reports_the_tokens_iat_as_issued_at() -> None:
+    """What the revocation cut-offs are compared with."""
+    issued = (datetime.now(UTC) - timedelta(seconds=2)).replace(microsecond=678_000)
+    token = codec.encode(
+        user_id=7, username="a", roles=[], session_id="s", amr=["pwd"], issued_at=issued
+    )
+    assert codec.decode(token).issued_at == issued.timestamp()
+
+
+def test_a_token_issued_now_ends_with_its_session_if_that_comes_first() -> None:
+    """Without `issued_at` the token is issued now, in UTC like the session's expiry."""
+    before = datetime.now(UTC)
+    session_end = before + timedelta(minutes=1)
+    token = codec.encode(
+        user_id=7,
+        username="a",
+        roles=[],
+        session_id="s",
+        amr=["pwd"],
+        session_expires_at=session_end,
+    )
+    payload = jwt.decode(token, options={"verify_signature": False})
+    assert payload["exp"] == int(session_end.timestamp())
+    assert before.timestamp() - 0.001 <= payload["iat"] <= datetime.now(UTC).timestamp() + 0.001
+
+
 def test_round_trip_carries_id_username_and_roles() -> None:
     token = codec.encode(
         user_id=7, username="alice", roles=["user", "admin"], session_id="s1", amr=["pwd"]

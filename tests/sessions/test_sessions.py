@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import jwt
@@ -44,6 +45,13 @@ def test_each_login_is_its_own_session(client: TestClient, make_user: MakeUser) 
     first = claims(login(client, user.username)["access_token"])
     second = claims(login(client, user.username)["access_token"])
     assert first["sid"] != second["sid"]
+
+
+def test_a_session_id_is_128_random_bits(client: TestClient, make_user: MakeUser) -> None:
+    """22 URL-safe characters: `sessions.sid` holds 32."""
+    sid = claims(login(client, make_user().username)["access_token"])["sid"]
+    assert isinstance(sid, str)
+    assert len(base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))) == 16
 
 
 def test_refresh_keeps_the_session_and_its_methods(client: TestClient, make_user: MakeUser) -> None:

@@ -289,6 +289,25 @@ def test_unknown_refresh_token_is_invalid_grant(client: TestClient) -> None:
     assert_oauth_error(refresh(client, "not-a-token"), "invalid_grant")
 
 
+def multipart_declaring_unicode_escape(fields: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """A form whose declared charset turns the text `\\ud800` into an unpaired surrogate:
+    Starlette decodes multipart values with the charset the client names."""
+    parts = b"".join(
+        b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
+        for name, value in fields.items()
+    )
+    content_type = "multipart/form-data; boundary=b; charset=unicode_escape"
+    return parts + b"--b--\r\n", {"Content-Type": content_type}
+
+
+def test_a_refresh_token_with_an_unpaired_surrogate_is_invalid_grant(lenient: TestClient) -> None:
+    content, headers = multipart_declaring_unicode_escape(
+        {"grant_type": "refresh_token", "refresh_token": "\\ud800" + "a" * 42}
+    )
+    assert_oauth_error(lenient.post("/token", content=content, headers=headers), "invalid_grant")
+
+
 def test_refresh_carries_roles_changed_in_plain_sql(
     client: TestClient, make_user: MakeUser, db_engine: Engine
 ) -> None:
@@ -405,6 +424,11 @@ def test_revoke_ends_the_login(client: TestClient, make_user: MakeUser) -> None:
 def test_revoking_an_unknown_token_is_still_200(client: TestClient, hint: str | None) -> None:
     form = {"token": "unknown"} | ({"token_type_hint": hint} if hint else {})
     assert client.post("/token/revoke", data=form).status_code == 200
+
+
+def test_revoking_a_token_with_an_unpaired_surrogate_is_still_200(lenient: TestClient) -> None:
+    content, headers = multipart_declaring_unicode_escape({"token": "\\ud800" + "a" * 42})
+    assert lenient.post("/token/revoke", content=content, headers=headers).status_code == 200
 
 
 def test_revoke_without_a_token_is_invalid_request(client: TestClient) -> None:
