@@ -81,6 +81,19 @@ def test_issued_at_is_written_to_the_millisecond_no_finer() -> None:
     )
 
 
+def test_issued_at_is_rounded_down_never_after_the_instant_it_was_taken() -> None:
+    """A role revoked 0.1 ms after a login started must still refuse its token: the cut-off
+    is compared with `iat`, which must not be later than the login's start."""
+    issued = datetime(2030, 1, 2, 3, 4, 5, 678_900, tzinfo=UTC)
+    cut_off = issued.timestamp() + 0.0001
+    token = codec.encode(
+        user_id=7, username="a", roles=[], session_id="s", amr=["pwd"], issued_at=issued
+    )
+    iat = jwt.decode(token, options={"verify_signature": False, "verify_iat": False})["iat"]
+    assert iat == issued.replace(microsecond=678_000).timestamp()
+    assert iat < cut_off
+
+
 def test_decode_reports_the_tokens_iat_as_issued_at() -> None:
     """What the revocation cut-offs are compared with."""
     issued = (datetime.now(UTC) - timedelta(seconds=2)).replace(microsecond=678_000)

@@ -197,12 +197,12 @@ def test_a_login_issues_its_tokens_at_the_instant_it_started(
     """`iat` is the time taken before the roles were read, so that a role revoked while
     the login ran is newer than the token (the revocation cut-off refuses it); the refresh
     token's row records the same instant."""
-    started = utcnow() - timedelta(seconds=30)
+    started = (utcnow() - timedelta(seconds=30)).replace(microsecond=123_000)
     monkeypatch.setattr(sessions_service, "utcnow", lambda: started)
 
     tokens = login(client, make_user().username)
 
-    assert claims(tokens["access_token"])["iat"] == round(started.timestamp(), 3)
+    assert claims(tokens["access_token"])["iat"] == started.timestamp()
     with db_engine.connect() as connection:
         assert as_utc(connection.scalar(select(RefreshToken.issued_at))) == started
 

@@ -103,7 +103,7 @@ class AccessTokenCodec:
             "id": user_id,
             "roles": join_roles(roles),
             "type": ACCESS_TOKEN_TYPE,
-            "iat": round(now.timestamp(), 3),
+            "iat": issued_at_claim(now),
             "exp": expires_at,
             "sid": session_id,
             "amr": list(amr),
@@ -180,6 +180,14 @@ class AccessTokenCodec:
         if key is None:
             raise InvalidTokenError("unknown kid")
         return key
+
+
+def issued_at_claim(instant: datetime) -> float:
+    """`iat` in seconds with milliseconds, rounded down: never later than the instant the
+    token's roles were read after. Rounded to nearest, it could land up to 0.5 ms after
+    that instant, past a role's revocation cut-off taken in between, and a token carrying
+    the revoked role would pass `iat < cut-off`."""
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000).timestamp()
 
 
 def _is_method(value: object) -> bool:
