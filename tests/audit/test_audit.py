@@ -37,6 +37,23 @@ def test_login_success_and_failure_are_recorded_without_the_password(
     failed = next(e for e in recorded if e["action"] == "login.failed")
     assert failed["client_ip"] == "198.51.100.4"
     assert failed["actor_id"] == user.id
+    succeeded = next(
+        e for e in recorded if (e["action"], e["target"]) == ("login.succeeded", "alice")
+    )
+    assert (succeeded["actor_id"], succeeded["client_ip"]) == (user.id, "198.51.100.4")
+
+
+def test_a_failed_login_for_an_unknown_username_records_the_address_and_no_user(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    admin_user = make_user(roles=["admin"])
+    with TestClient(app, client=("198.51.100.5", 4242)) as remote:
+        remote.post("/token", data={"username": "nobody", "password": "secret-guess-42"})
+        admin = bearer(login(remote, admin_user.username)["access_token"])
+        failed = [e for e in events(remote, admin) if e["action"] == "login.failed"]
+    assert [(e["target"], e["actor_id"], e["client_ip"]) for e in failed] == [
+        ("nobody", None, "198.51.100.5")
+    ]
 
 
 def test_events_are_newest_first_and_paged(

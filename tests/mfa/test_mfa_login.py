@@ -6,17 +6,19 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
 from notes_api.clock import utcnow
 from notes_api.mfa.models import MfaChallenge
-from tests.conftest import DEFAULT_PASSWORD, bearer
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login
 from tests.mfa.conftest import (
     MFA_OTP,
     MFA_RECOVERY,
     MakeEnrolled,
     code,
+    enroll,
     otp_grant,
     password_step,
     recovery_grant,
@@ -290,3 +292,18 @@ def test_the_login_steps_are_audited_without_codes_or_tokens(
     text = str(trail)
     assert mfa_token not in text
     assert enrolled.secret not in text
+
+
+def test_the_password_step_records_who_was_asked_for_a_second_factor_and_from_where(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    user, admin_user = make_user(), make_user(roles=["admin"])
+    with TestClient(app, client=("198.51.100.9", 4242)) as remote:
+        enroll(remote, bearer(login(remote, user.username)["access_token"]))
+        password_step(remote, user.username)
+        admin = bearer(login(remote, admin_user.username)["access_token"])
+        trail = remote.get("/audit", headers=admin).json()["items"]
+    asked = [e for e in trail if e["action"] == "login.mfa_required"]
+    assert [(e["target"], e["actor_id"], e["client_ip"]) for e in asked] == [
+        (user.username, user.id, "198.51.100.9")
+    ]

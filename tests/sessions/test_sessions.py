@@ -191,12 +191,12 @@ def test_an_access_token_expires_with_its_session_if_that_comes_first(
     assert int(tokens["expires_in"]) <= 60
 
 
-def test_a_login_issues_its_tokens_at_the_instant_it_started(
+def test_a_login_opens_its_session_and_issues_its_tokens_at_the_instant_it_started(
     client: TestClient, make_user: MakeUser, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`iat` is the time taken before the roles were read, so that a role revoked while
-    the login ran is newer than the token (the revocation cut-off refuses it); the refresh
-    token's row records the same instant."""
+    the login ran is newer than the token (the revocation cut-off refuses it); the session
+    and the refresh token's row record the same instant."""
     started = (utcnow() - timedelta(seconds=30)).replace(microsecond=123_000)
     monkeypatch.setattr(sessions_service, "utcnow", lambda: started)
 
@@ -205,6 +205,7 @@ def test_a_login_issues_its_tokens_at_the_instant_it_started(
     assert claims(tokens["access_token"])["iat"] == started.timestamp()
     with db_engine.connect() as connection:
         assert as_utc(connection.scalar(select(RefreshToken.issued_at))) == started
+        assert as_utc(connection.scalar(select(LoginSession.created_at))) == started
 
 
 def test_the_roles_claim_lists_the_roles_in_name_order(

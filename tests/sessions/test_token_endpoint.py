@@ -454,6 +454,37 @@ def test_no_transaction_is_open_while_the_password_is_hashed(
     assert observed == [True]
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"hashed_password": "a hash set by a password change"}, {"disabled": True}],
+    ids=["password changed", "user disabled"],
+)
+def test_a_login_whose_user_changes_while_the_password_is_hashed_is_refused(
+    client: TestClient,
+    make_user: MakeUser,
+    db_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, object],
+) -> None:
+    """The hash is checked outside any transaction; the session opens only if the user,
+    read again under a lock, is still enabled and still has the hash that was checked."""
+    user = make_user()
+    real_verify = sessions_service.verify_password
+
+    def verify_then_change(password: str, hashed: str) -> tuple[bool, str | None]:
+        verdict = real_verify(password, hashed)
+        with db_engine.begin() as connection:
+            connection.execute(update(User).where(User.id == user.id).values(**change))
+        return verdict
+
+    monkeypatch.setattr(sessions_service, "verify_password", verify_then_change)
+    answer = client.post("/token", data={"username": user.username, "password": DEFAULT_PASSWORD})
+
+    assert_oauth_error(answer, "invalid_grant")
+    with db_engine.connect() as connection:
+        assert connection.scalar(select(LoginSession.id)) is None
+
+
 def _database_is_idle(engine: Engine) -> bool:
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
