@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import timedelta
 
 import pytest
 
-from notes_api.auth.revocation_cache import RevocationCache, TokenRevokedError
+from notes_api.auth import revocation_cache
+from notes_api.auth.revocation_cache import RevocationCache, TokenRevokedError, cache_window
 
 WINDOW = 60.0
 
@@ -56,3 +58,46 @@ def test_a_session_ended_at_a_given_time_is_pruned_by_that_time() -> None:
     cache.prune()
     assert not cache.has_ended("old")
     assert cache.has_ended("recent")
+
+
+def test_what_a_poll_merges_is_refused_and_kept_as_long_as_the_window() -> None:
+    """The SQLite feed's poll: sessions ended and cut-offs, each with its time."""
+    cache = confirmed_cache()
+    now = time.time()
+    cache.merge(ended=[("ended", now - WINDOW + 30)], cut_offs=[(7, now - WINDOW + 30)])
+    cache.prune()
+    with pytest.raises(TokenRevokedError):
+        cache.check(1, "ended", now)
+    with pytest.raises(TokenRevokedError):
+        cache.check(7, "live", now - WINDOW)
+    cache.check(8, "live", now - WINDOW)
+    assert len(cache) == 2
+
+
+def test_an_entry_exactly_as_old_as_the_window_is_still_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token issued before it may still be presented at that instant."""
+    monkeypatch.setattr(revocation_cache.time, "time", lambda: 10_000.0)
+    cache = confirmed_cache()
+    cache.session_ended("sid", 10_000.0 - WINDOW)
+    cache.cut_off(7, 10_000.0 - WINDOW)
+    cache.prune()
+    assert cache.has_ended("sid")
+    assert len(cache) == 2
+
+
+def test_the_window_is_the_token_lifetime_plus_a_minute_for_clock_skew() -> None:
+    assert cache_window(timedelta(minutes=15)) == 15 * 60 + 60
+
+
+def test_a_confirmation_is_trusted_for_trust_seconds_and_no_longer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = RevocationCache(window_seconds=WINDOW, trust_seconds=1.0)
+    cache.confirm(100.0)
+    current = []
+    for now in (100.5, 101.0, 101.001):
+        monkeypatch.setattr(revocation_cache.time, "monotonic", lambda now=now: now)
+        current.append(cache.is_current())
+    assert current == [True, True, False]
