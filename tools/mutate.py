@@ -93,6 +93,7 @@ TESTS_BY_MODULE: dict[str, tuple[str, ...]] = {
         "tests/accounts/test_account_api.py",
         "tests/accounts/test_account_cli.py",
         "tests/accounts/test_password_reset.py",
+        "tests/mfa/test_step_up.py",
         "tests/users/test_admin_api.py",
         "tests/users/test_admin_guards.py",
         "tests/operations/test_metrics_endpoint.py",

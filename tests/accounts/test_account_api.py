@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select, update
 
 from notes_api.audit.models import AuditEvent
 from notes_api.clock import utcnow
+from notes_api.sessions import service as sessions_service
 from notes_api.sessions import session_store
 from notes_api.sessions.session_model import LoginSession
 from tests.conftest import DEFAULT_PASSWORD, DocumentedStatuses, MakeUser, bearer, login
@@ -211,6 +212,35 @@ def test_session_list_shows_live_sessions_newest_first_and_marks_the_current_one
         "current",
     }
     assert sessions[0]["amr"] == ["pwd"]
+
+
+def test_the_session_list_shows_the_address_the_login_came_from(
+    app: FastAPI, make_user: MakeUser
+) -> None:
+    with TestClient(app, client=("203.0.113.9", 4242)) as remote:
+        tokens = login(remote, make_user().username)
+        [session] = remote.get("/account/sessions", headers=bearer(tokens["access_token"])).json()
+    assert session["client_ip"] == "203.0.113.9"
+
+
+def test_a_login_that_sends_no_user_agent_is_listed_without_one(
+    client: TestClient, make_user: MakeUser
+) -> None:
+    del client.headers["user-agent"]
+    tokens = login(client, make_user().username)
+    [session] = client.get("/account/sessions", headers=bearer(tokens["access_token"])).json()
+    assert session["user_agent"] is None
+
+
+def test_a_new_session_is_listed_as_created_and_last_used_at_its_login_instant(
+    client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = (utcnow() - timedelta(seconds=30)).replace(microsecond=0)
+    monkeypatch.setattr(sessions_service, "utcnow", lambda: started)
+    tokens = login(client, make_user().username)
+    [session] = client.get("/account/sessions", headers=bearer(tokens["access_token"])).json()
+    listed_times = (session["created_at"], session["last_used_at"])
+    assert tuple(map(datetime.fromisoformat, listed_times)) == (started, started)
 
 
 def test_ending_one_of_ones_sessions(

@@ -1,6 +1,6 @@
-"""The user-row lock taken before ending every session of a user, on PostgreSQL, made
-deterministic by an operator's transaction holding the row (SQLite has no row locks:
-`BEGIN IMMEDIATE` serializes writers)."""
+"""The user-row locks taken by a login, a refresh and the end of every session of a user, on
+PostgreSQL, made deterministic by an operator's transaction holding the row (SQLite has no
+row locks: `BEGIN IMMEDIATE` serializes writers)."""
 
 from __future__ import annotations
 
@@ -75,3 +75,38 @@ def test_ending_every_session_does_not_wait_for_writes_that_only_reference_the_u
             operator.rollback()
     assert ended.status_code == 204
     assert refresh_status(client, other["refresh_token"]) == 400
+
+
+def test_a_refresh_does_not_wait_for_another_refresh_of_the_same_user(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """`FOR SHARE`, not a write lock: a rotation of one of the user's sessions (held here by
+    the operator, reading the row as a rotation does) does not hold up another's."""
+    user = make_user()
+    tokens = login(client, user.username)
+    with db_engine.connect() as operator, ThreadPoolExecutor(max_workers=1) as pool:
+        operator.execute(text("SELECT id FROM users WHERE id = :id FOR SHARE"), {"id": user.id})
+        refreshing = pool.submit(refresh_status, client, tokens["refresh_token"])
+        try:
+            status = refreshing.result(timeout=10)
+        finally:
+            operator.rollback()
+    assert status == 200
+
+
+def test_a_login_does_not_wait_for_writes_that_only_reference_the_user(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """`FOR NO KEY UPDATE`, not `FOR UPDATE`: a transaction inserting a row that refers to
+    the user (its foreign key check holds the user row `FOR KEY SHARE`) does not hold up
+    their login."""
+    user = make_user()
+    credentials = {"username": user.username, "password": DEFAULT_PASSWORD}
+    with db_engine.connect() as operator, ThreadPoolExecutor(max_workers=1) as pool:
+        operator.execute(text("SELECT id FROM users WHERE id = :id FOR KEY SHARE"), {"id": user.id})
+        logging_in = pool.submit(client.post, "/token", data=credentials)
+        try:
+            logged_in = logging_in.result(timeout=10)
+        finally:
+            operator.rollback()
+    assert logged_in.status_code == 200
