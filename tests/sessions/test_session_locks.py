@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, login, refresh_status
 from tests.databases import POSTGRES_URL
-from tests.sessions.waiting import eventually
+from tests.sessions.waiting import eventually, requests_waiting_on_a_lock
 
 pytestmark = [
     pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL"),
@@ -20,17 +20,6 @@ pytestmark = [
 ]
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-def lock_waiters(engine: Engine) -> int:
-    with engine.connect() as connection:
-        waiting: int = connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            )
-        )
-    return waiting
 
 
 def test_a_login_queued_on_the_user_row_before_a_password_change_does_not_outlive_it(
@@ -47,9 +36,9 @@ def test_a_login_queued_on_the_user_row_before_a_password_change_does_not_outliv
         logging_in = pool.submit(
             client.post, "/token", data={"username": user.username, "password": DEFAULT_PASSWORD}
         )
-        assert eventually(lambda: lock_waiters(db_engine) == 1)
+        assert eventually(lambda: requests_waiting_on_a_lock(db_engine) == 1)
         changing = pool.submit(client.post, "/account/password", json=change, headers=mine)
-        assert eventually(lambda: lock_waiters(db_engine) == 2)
+        assert eventually(lambda: requests_waiting_on_a_lock(db_engine) == 2)
         operator.rollback()
         logged_in, changed = logging_in.result(timeout=30), changing.result(timeout=30)
     assert logged_in.status_code == 200

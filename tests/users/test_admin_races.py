@@ -14,28 +14,17 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, delete, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from notes_api.users.models import Role, User, user_roles
 from tests.conftest import MakeUser, bearer, login
 from tests.databases import POSTGRES_URL
-from tests.sessions.waiting import eventually
+from tests.sessions.waiting import eventually, requests_waiting_on_a_lock
 
 pytestmark = [
     pytest.mark.skipif(POSTGRES_URL is None, reason="needs TEST_DATABASE_URL"),
     pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
 ]
-
-
-def requests_waiting_on_a_lock(engine: Engine) -> int:
-    with engine.connect() as connection:
-        waiting: int = connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    return waiting
 
 
 @contextmanager
