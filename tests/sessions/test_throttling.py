@@ -531,3 +531,55 @@ def test_a_login_refused_for_hashing_capacity_is_released_even_when_cancelled(
     with pytest.raises(HashingBusyError):
         run_cancelled_request(database_url, HashingBusyError())
     assert attempt_rows(db_engine) == []
+
+
+def test_other_users_failures_at_an_address_do_not_count_towards_a_users_limit(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    office = client_from("203.0.113.7")
+    victim, colleague = make_user(), make_user()
+    fail_times(office, victim.username, 4)
+    fail_times(office, colleague.username, 1)
+    assert attempt(office, colleague.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_the_delay_runs_from_the_pairs_last_failure_not_from_others_at_the_address(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock
+) -> None:
+    office = client_from("203.0.113.7")
+    user, colleague = make_user(), make_user()
+    fail_times(office, user.username, 5)
+    clock.now += throttle.FIRST_DELAY
+    fail_times(office, colleague.username, 1)
+    assert attempt(office, user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_the_second_delay_is_twice_the_first(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    clock.now += throttle.FIRST_DELAY
+    fail_times(attacker, user.username, 1)
+    response = attempt(attacker, user.username, DEFAULT_PASSWORD)
+    assert response.headers["retry-after"] == "60"
+
+
+def test_an_address_at_its_ceiling_retries_after_its_oldest_failure_leaves_the_window(
+    app: FastAPI, client_from: ClientFrom, db_engine: Engine, clock: Clock
+) -> None:
+    """Not after a second: the ceiling holds until the address's oldest failure (not an
+    older attempt left pending by a dead process) is a window old."""
+    app.state.throttle_policy = ThrottlePolicy(
+        max_failures_per_user=5, max_failures_per_address=12, window=timedelta(minutes=15)
+    )
+    insert_pending(db_engine, "died-mid-login", "203.0.113.7", timedelta(seconds=90), 1)
+    sprayer = client_from("203.0.113.7")
+    clock.now = utcnow()
+    for index in range(12):
+        assert attempt(sprayer, f"victim{index}").status_code == 400
+    clock.now += timedelta(seconds=100)
+    response = attempt(sprayer, "one-more-victim")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "800"
