@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 
 from notes_api.audit.models import AuditEvent
 from notes_api.auth import passwords
@@ -251,3 +252,26 @@ def test_the_address_ceiling_holds_against_a_burst_spread_over_two_processes(
     assert 0 < checked <= 100
     assert statuses.count(400) == checked
     assert statuses.count(429) + statuses.count(503) == 300 - checked
+
+
+@postgres_only
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_login_waits_for_the_lock_on_its_address_held_by_another_process(
+    attacker: TestClient, db_engine: Engine, make_user: MakeUser
+) -> None:
+    """Another process counting this address's attempts holds its advisory lock: this login
+    waits for it (the counts it reads would otherwise miss that process's attempt)."""
+    user = make_user()
+    statuses: list[int] = []
+    waiting = threading.Thread(
+        target=lambda: statuses.append(guess(attacker, user.username, DEFAULT_PASSWORD).status_code)
+    )
+    with db_engine.connect() as other_process, other_process.begin():
+        other_process.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login:{ATTACKER}"}
+        )
+        waiting.start()
+        waiting.join(1)
+        assert statuses == []
+    waiting.join(30)
+    assert statuses == [200]

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 
+from notes_api.auth.passwords import HashingBusyError
 from notes_api.clock import utcnow
+from notes_api.database import create_app_engine, create_session_factory
 from notes_api.main import create_app
+from notes_api.policies import ThrottlePolicy
 from notes_api.sessions import service
 from notes_api.throttling import throttle
 from notes_api.throttling.models import LoginAttempt
@@ -312,3 +319,267 @@ def test_the_in_flight_cap_is_read_from_its_setting(database_url: str) -> None:
     """LOGIN_MAX_IN_FLIGHT_PER_ADDRESS reaches the policy the token endpoint uses."""
     app = create_app(make_settings(database_url, login_max_in_flight_per_address=3))
     assert app.state.throttle_policy.max_in_flight_per_address == 3
+
+
+def attempt_rows(engine: Engine) -> list[tuple[str, str, bool]]:
+    """Every recorded attempt as (username, address bucket, pending)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(LoginAttempt.username, LoginAttempt.client_ip, LoginAttempt.pending)
+        )
+        return sorted((row.username, row.client_ip, row.pending) for row in rows)
+
+
+def test_a_failure_exactly_one_window_old_is_deleted_by_the_next_attempt(
+    client_from: ClientFrom, make_user: MakeUser, db_engine: Engine, clock: Clock
+) -> None:
+    """Expired failures do not pile up: the next attempt, from any address, deletes them,
+    the one that failed exactly one window ago included (it no longer counts)."""
+    user, other = make_user(), make_user()
+    fail_times(client_from("203.0.113.7"), user.username, 1)
+    clock.now += timedelta(minutes=15)
+    fail_times(client_from("198.51.100.20"), other.username, 1)
+    assert attempt_rows(db_engine) == [(other.username, "198.51.100.20", False)]
+
+
+def test_a_successful_login_leaves_other_users_failures_at_its_address_counted(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    office = client_from("203.0.113.7")
+    victim, colleague = make_user(), make_user()
+    fail_times(office, victim.username, 5)
+    assert attempt(office, colleague.username, DEFAULT_PASSWORD).status_code == 200
+    assert attempt(office, victim.username, DEFAULT_PASSWORD).status_code == 429
+
+
+def test_the_owners_login_elsewhere_leaves_the_attackers_failures_counted(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    user = make_user()
+    attacker = client_from("203.0.113.7")
+    fail_times(attacker, user.username, 5)
+    assert attempt(client_from("198.51.100.20"), user.username, DEFAULT_PASSWORD).status_code == 200
+    assert attempt(attacker, user.username, DEFAULT_PASSWORD).status_code == 429
+
+
+def test_an_attempt_pending_exactly_a_minute_is_abandoned(
+    client_from: ClientFrom, make_user: MakeUser, db_engine: Engine, clock: Clock
+) -> None:
+    """The edge of ABANDONED_AFTER: a pending attempt that old no longer holds a place."""
+    user = make_user()
+    with db_engine.begin() as connection:
+        connection.execute(
+            insert(LoginAttempt),
+            [
+                {
+                    "username": user.username,
+                    "client_ip": "203.0.113.7",
+                    "failed_at": clock.now - throttle.ABANDONED_AFTER,
+                    "pending": True,
+                }
+            ]
+            * 5,
+        )
+    assert attempt(client_from("203.0.113.7"), user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+class SettleTimer:
+    """The throttle's monotonic clock: 0 when an attempt starts waiting, then `readings`."""
+
+    def __init__(self, *readings: float, at_reading: Callable[[int], None] = lambda _: None):
+        self.readings = [0.0, *readings]
+        self.at_reading = at_reading
+        self.count = 0
+
+    def monotonic(self) -> float:
+        reading = self.readings[min(self.count, len(self.readings) - 1)]
+        self.at_reading(self.count)
+        self.count += 1
+        return reading
+
+
+def test_a_login_waiting_in_vain_for_its_pairs_attempts_in_flight_retries_after_a_second(
+    client_from: ClientFrom,
+    make_user: MakeUser,
+    db_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = make_user()
+    insert_pending(db_engine, user.username, "203.0.113.7", timedelta(seconds=30), 5)
+    wait = throttle.SETTLE_WAIT.total_seconds()
+    monkeypatch.setattr(throttle, "time", SettleTimer(wait + 0.001))
+    response = attempt(client_from("203.0.113.7"), user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+
+
+def test_a_login_waiting_for_its_pairs_attempts_in_flight_checks_again_at_the_last_instant(
+    client_from: ClientFrom,
+    make_user: MakeUser,
+    db_engine: Engine,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SETTLE_WAIT is inclusive: attempts in flight that settle (here: are abandoned) just as
+    the wait runs out still let the login through."""
+    user = make_user()
+    insert_pending(db_engine, user.username, "203.0.113.7", timedelta(seconds=30), 5)
+
+    def abandon_them(reading: int) -> None:
+        if reading == 1:
+            clock.now += throttle.ABANDONED_AFTER
+
+    timer = SettleTimer(throttle.SETTLE_WAIT.total_seconds(), at_reading=abandon_them)
+    monkeypatch.setattr(throttle, "time", timer)
+    response = attempt(client_from("203.0.113.7"), user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 200
+
+
+def test_a_correct_login_in_flight_is_no_failure_for_a_concurrent_one(
+    client_from: ClientFrom, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four failures and a correct login being checked: a second correct login of the pair
+    waits for the first instead of being refused as if the first had failed."""
+    client = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(client, user.username, 4)
+    checked = threading.Event()
+    real_may_start = throttle._may_start
+
+    async def may_start(*args: Any) -> bool:
+        try:
+            return await real_may_start(*args)
+        finally:
+            checked.set()
+
+    statuses: list[int] = []
+    second = threading.Thread(
+        target=lambda: statuses.append(attempt(client, user.username, DEFAULT_PASSWORD).status_code)
+    )
+    verify = service.verify_password
+
+    def verify_while_the_second_is_checked(*args: Any) -> Any:
+        monkeypatch.setattr(throttle, "_may_start", may_start)
+        second.start()
+        assert checked.wait(10)
+        return verify(*args)
+
+    monkeypatch.setattr(service, "verify_password", verify_while_the_second_is_checked)
+    first = attempt(client, user.username, DEFAULT_PASSWORD)
+    monkeypatch.setattr(service, "verify_password", verify)
+    second.join(10)
+    assert (first.status_code, statuses) == (200, [200])
+
+
+def test_a_database_outage_mid_login_is_a_503_when_the_attempt_cannot_be_settled_either(
+    app: FastAPI, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def outage(*_args: object) -> None:
+        raise OperationalError("DELETE ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(throttle, "clear", outage)
+    monkeypatch.setattr(throttle, "abandon", outage)
+    user = make_user()
+    with TestClient(app, client=("203.0.113.7", 1), raise_server_exceptions=False) as client:
+        response = attempt(client, user.username, DEFAULT_PASSWORD)
+    assert response.status_code == 503
+
+
+async def settle_in_a_cancelled_request(database_url: str, error: BaseException | None) -> None:
+    """Reserve an attempt, then, with the request already cancelled, end its check with
+    `error` (None: cancelled while waiting, as for a password hash)."""
+    engine = create_app_engine(database_url)
+    policy = ThrottlePolicy(
+        max_failures_per_user=5, max_failures_per_address=100, window=timedelta(minutes=15)
+    )
+    try:
+        async with create_session_factory(engine)() as db:
+            attempt_id = await throttle.reserve_attempt(db, policy, "someone", "203.0.113.7")
+            with anyio.CancelScope() as request:
+                async with throttle.settled(db, attempt_id):
+                    request.cancel()
+                    if error is not None:
+                        raise error
+                    await asyncio.sleep(10)
+            assert request.cancelled_caught
+    finally:
+        await engine.dispose()
+
+
+def run_cancelled_request(database_url: str, error: BaseException | None) -> None:
+    """`settle_in_a_cancelled_request` on a loop of its own, closed without waiting for
+    tasks a broken-off database call may leave behind (asyncio.run would wait forever)."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(settle_in_a_cancelled_request(database_url, error))
+    finally:
+        loop.close()
+
+
+def test_a_login_cancelled_mid_check_still_counts_as_a_failure(
+    database_url: str, db_engine: Engine
+) -> None:
+    """Breaking a login off (the request cancelled while its password is hashed) gains a
+    guesser nothing: the attempt is settled as a failure, shielded from the cancellation."""
+    run_cancelled_request(database_url, None)
+    assert attempt_rows(db_engine) == [("someone", "203.0.113.7", False)]
+
+
+def test_a_login_refused_for_hashing_capacity_is_released_even_when_cancelled(
+    database_url: str, db_engine: Engine
+) -> None:
+    with pytest.raises(HashingBusyError):
+        run_cancelled_request(database_url, HashingBusyError())
+    assert attempt_rows(db_engine) == []
+
+
+def test_other_users_failures_at_an_address_do_not_count_towards_a_users_limit(
+    client_from: ClientFrom, make_user: MakeUser
+) -> None:
+    office = client_from("203.0.113.7")
+    victim, colleague = make_user(), make_user()
+    fail_times(office, victim.username, 4)
+    fail_times(office, colleague.username, 1)
+    assert attempt(office, colleague.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_the_delay_runs_from_the_pairs_last_failure_not_from_others_at_the_address(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock
+) -> None:
+    office = client_from("203.0.113.7")
+    user, colleague = make_user(), make_user()
+    fail_times(office, user.username, 5)
+    clock.now += throttle.FIRST_DELAY
+    fail_times(office, colleague.username, 1)
+    assert attempt(office, user.username, DEFAULT_PASSWORD).status_code == 200
+
+
+def test_the_second_delay_is_twice_the_first(
+    client_from: ClientFrom, make_user: MakeUser, clock: Clock
+) -> None:
+    attacker = client_from("203.0.113.7")
+    user = make_user()
+    fail_times(attacker, user.username, 5)
+    clock.now += throttle.FIRST_DELAY
+    fail_times(attacker, user.username, 1)
+    response = attempt(attacker, user.username, DEFAULT_PASSWORD)
+    assert response.headers["retry-after"] == "60"
+
+
+def test_an_address_at_its_ceiling_retries_after_its_oldest_failure_leaves_the_window(
+    app: FastAPI, client_from: ClientFrom, db_engine: Engine, clock: Clock
+) -> None:
+    """Not after a second: the ceiling holds until the address's oldest failure (not an
+    older attempt left pending by a dead process) is a window old."""
+    app.state.throttle_policy = ThrottlePolicy(
+        max_failures_per_user=5, max_failures_per_address=12, window=timedelta(minutes=15)
+    )
+    insert_pending(db_engine, "died-mid-login", "203.0.113.7", timedelta(seconds=90), 1)
+    sprayer = client_from("203.0.113.7")
+    clock.now = utcnow()
+    for index in range(12):
+        assert attempt(sprayer, f"victim{index}").status_code == 400
+    clock.now += timedelta(seconds=100)
+    response = attempt(sprayer, "one-more-victim")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "800"
