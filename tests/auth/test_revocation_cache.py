@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_an_entry_exactly_as_old_as_the_window_is_still_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A token issued before it may still be presented at that instant."""
-    monkeypatch.setattr(revocation_cache.time, "time", lambda: 10_000.0)
+    monkeypatch.setattr(revocation_cache, "time", SimpleNamespace(time=lambda: 10_000.0))
     cache = confirmed_cache()
     cache.session_ended("sid", 10_000.0 - WINDOW)
     cache.cut_off(7, 10_000.0 - WINDOW)
@@ -98,6 +99,8 @@ def test_a_confirmation_is_trusted_for_trust_seconds_and_no_longer(
     cache.confirm(100.0)
     current = []
     for now in (100.5, 101.0, 101.001):
-        monkeypatch.setattr(revocation_cache.time, "monotonic", lambda now=now: now)
+        monkeypatch.setattr(
+            revocation_cache, "time", SimpleNamespace(monotonic=lambda now=now: now)
+        )
         current.append(cache.is_current())
     assert current == [True, True, False]

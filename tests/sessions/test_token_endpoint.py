@@ -21,7 +21,7 @@ from notes_api.sessions.session_model import LoginSession
 from notes_api.users.models import User
 from tests.conftest import DEFAULT_PASSWORD, Headers, MakeUser, bearer, login
 from tests.databases import POSTGRES_URL
-from tests.sessions.waiting import eventually
+from tests.sessions.waiting import eventually, requests_waiting_on_a_lock
 
 
 def refresh(client: TestClient, refresh_token: str):  # type: ignore[no-untyped-def]
@@ -384,7 +384,7 @@ def test_a_token_spent_by_a_concurrent_rotation_is_reuse_too(
             .values(used_at=utcnow())
         )
         rotation = pool.submit(refresh, thief, tokens["refresh_token"])
-        assert eventually(lambda: _a_query_waits_for_a_lock(db_engine))
+        assert eventually(lambda: requests_waiting_on_a_lock(db_engine) > 0)
         other.commit()
         assert_oauth_error(rotation.result(timeout=30), "invalid_grant")
         admin = bearer(login(thief, admin_user.username)["access_token"])
@@ -398,17 +398,6 @@ def test_a_token_spent_by_a_concurrent_rotation_is_reuse_too(
     assert [(e["actor_id"], e["target"], e["client_ip"]) for e in reused] == [
         (user.id, family, "198.51.100.7")
     ]
-
-
-def _a_query_waits_for_a_lock(engine: Engine) -> bool:
-    with engine.connect() as connection:
-        waiting = connection.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            )
-        )
-    return bool(waiting)
 
 
 def test_revoke_ends_the_login(client: TestClient, make_user: MakeUser) -> None:
