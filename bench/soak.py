@@ -4,9 +4,12 @@ Each virtual user is one client with its own login: it lists, creates, reads,
 updates and deletes its notes, refreshes its token pair (serially, as the
 contract asks of clients), asks who it is, and now and then logs in again.
 One of them is an administrator who also grants and revokes a role and lists
-users. Any answer other than the expected status, and any broken connection,
-is an error. Every window reports the request count, errors, p50/p99 and the
-server's resident memory.
+users. A client whose role the administrator just took away finds its access
+token refused (401) and, as the web page does, refreshes and asks again: that
+is counted as a re-authentication, and only a second refusal is an error. Any
+other answer than the expected status, and any broken connection, is an error.
+Every window reports the request count, errors, p50/p99 and the server's
+resident memory.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Stats:
     window: Window = field(default_factory=Window)
     requests: int = 0
     errors: int = 0
+    reauthenticated: int = 0
+    """401s answered by a refresh and a retry: the access token predated a role's revocation."""
     samples: list[dict[str, Any]] = field(default_factory=list)
     by_operation: dict[str, int] = field(default_factory=dict)
 
@@ -66,6 +71,7 @@ class Client:
         body: bytes = b"",
         headers: dict[str, str] | None = None,
         auth: bool = True,
+        retry: bool = True,
     ) -> Any:
         sent = dict(headers or {})
         if auth:
@@ -80,6 +86,13 @@ class Client:
         stats.requests += 1
         stats.by_operation[operation] = stats.by_operation.get(operation, 0) + 1
         stats.window.latencies.append(elapsed)
+        if status == 401 and auth and retry:
+            # The admin took a role from this user: its access tokens are refused until
+            # the next refresh brings the new roles (DESIGN.md, immediate revocation),
+            # and a client does what the web page does: refresh, then ask again.
+            stats.reauthenticated += 1
+            await self.refresh_tokens()
+            return await self.call(operation, method, path, expected, body, headers, retry=False)
         if status != expected:
             stats.errors += 1
             stats.window.errors += 1
@@ -220,6 +233,7 @@ async def _soak(
         "connections": connections,
         "requests": stats.requests,
         "errors": stats.errors,
+        "reauthenticated": stats.reauthenticated,
         "error_samples": stats.samples,
         "by_operation": stats.by_operation,
         "windows": windows,
