@@ -65,13 +65,19 @@ def app_without_check() -> FastAPI:
 
 
 @contextmanager
-def factory_server(database_url: str, factory: str) -> Iterator[servers.Server]:
+def factory_server(
+    database_url: str, factory: str, env: dict[str, str] | None = None
+) -> Iterator[servers.Server]:
+    """One uvicorn worker serving `factory` (a function of this module, or `module:function`)."""
     port = servers.free_port()
+    target = factory if ":" in factory else f"bench.revocation:{factory}"
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", f"bench.revocation:{factory}",
+        sys.executable, "-m", "uvicorn", "--factory", target,
         "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=servers.server_env(database_url), cwd=servers.REPO_ROOT)
+    process = subprocess.Popen(
+        command, env={**servers.server_env(database_url), **(env or {})}, cwd=servers.REPO_ROOT
+    )
     server = servers.Server(factory, f"http://127.0.0.1:{port}", process)
     try:
         servers._wait_ready(server, "/readyz")

@@ -1,0 +1,125 @@
+"""A/B/C: what the Prometheus metrics cost a request. One build, three servers side by side:
+
+- `on`: as shipped with one worker (every request increments a counter and observes a
+  histogram in process memory);
+- `multiprocess`: as shipped with several workers, where `notes-api serve` sets
+  `PROMETHEUS_MULTIPROC_DIR` and the same two calls write to memory-mapped files;
+- `off`: the same app with the per-request observation replaced by a no-op.
+
+    python -m bench.metrics_ab --rounds 5
+
+The shapes (`GET /identify/me`, `GET /notes?limit=20`) take turns with the servers round
+by round; medians, server CPU per request and the ratios to `off` are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from fastapi import FastAPI
+from starlette.types import Scope
+
+from bench import seed
+from bench.loadgen import LoadResult, Target, choose_tool, run_load
+from bench.revocation import factory_server
+from bench.run import DEFAULT_DATABASE_URL, login, median_of
+
+SHAPES = {"me": "/identify/me", "notes": "/notes?limit=20"}
+
+
+def app_with_metrics() -> FastAPI:
+    from notes_api.main import create_app
+
+    return create_app()
+
+
+def app_without_metrics() -> FastAPI:
+    """The same app, observing nothing per request (the access log still times each one)."""
+    from notes_api import observability
+
+    def observe_nothing(_scope: Scope, _status: int, _seconds: float) -> None:
+        return None
+
+    observability.observe_request = observe_nothing  # the name the access log middleware calls
+    return app_with_metrics()
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    tool = choose_tool(args.loadgen)
+    url = seed.sqlalchemy_url(args.database_url)
+    users = seed.prepare(url)
+    seed.seed_notes(url, users, 10_000)
+    results: dict[str, object] = {}
+    with ExitStack() as stack:
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="metrics-ab-"))
+        arms = {
+            name: stack.enter_context(factory_server(url, f"bench.metrics_ab:{factory}", env))
+            for name, factory, env in (
+                ("on", "app_with_metrics", {}),
+                ("multiprocess", "app_with_metrics", {"PROMETHEUS_MULTIPROC_DIR": directory}),
+                ("off", "app_without_metrics", {}),
+            )
+        }
+        for shape, path in SHAPES.items():
+            runs: dict[str, list[LoadResult]] = {name: [] for name in arms}
+            cpu: dict[str, float] = dict.fromkeys(arms, 0.0)
+            targets = {
+                name: Target("GET", path, login(server.base_url, "reader").headers)
+                for name, server in arms.items()
+            }
+            for name, server in arms.items():  # warm up
+                run_load(tool, server.base_url, targets[name], args.connections, 1)
+            for _ in range(args.rounds):
+                for name, server in arms.items():
+                    before = server.cpu_seconds()
+                    result = run_load(
+                        tool, server.base_url, targets[name], args.connections, args.duration
+                    )
+                    cpu[name] += server.cpu_seconds() - before
+                    runs[name].append(result)
+            summary = {name: median_of(results) for name, results in runs.items()}
+            for name in arms:
+                summary[name]["cpu_ms_per_request"] = round(
+                    1000 * cpu[name] / max(summary[name]["requests"], 1), 3
+                )
+            off = summary["off"]
+            for name in arms:
+                arm = summary[name]
+                arm["over_off"] = round(arm["rps"] / off["rps"], 3)
+                print(
+                    f"{shape} {name:>12}: {arm['rps']:8.1f} req/s  p99 {arm['p99_ms']:7.2f} ms  "
+                    f"CPU {arm['cpu_ms_per_request']:.3f} ms/request  over off x{arm['over_off']}"
+                    f"  errors {arm['errors']}"
+                )
+            results[shape] = summary
+    return results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.metrics_ab", description=__doc__)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--json", help="write the results to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = run(args)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(results, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()
