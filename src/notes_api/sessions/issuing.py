@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.auth.tokens import AccessTokenCodec, hash_refresh_token, new_refresh_token
@@ -24,15 +24,32 @@ class TokenPair:
     expires_in: int
 
 
-async def role_names(db: AsyncSession, user_id: int) -> list[str]:
-    return list(
-        await db.scalars(
-            select(Role.name)
-            .join(user_roles, user_roles.c.role_id == Role.id)
-            .where(user_roles.c.user_id == user_id)
-            .order_by(Role.name)
+_ROLE_NAMES = (
+    select(Role.name)
+    .join(user_roles, user_roles.c.role_id == Role.id)
+    .where(user_roles.c.user_id == bindparam("user_id"))
+    .order_by(Role.name)
+)
+"""Built once: every login and refresh runs it."""
+_NEW_REFRESH_TOKEN = insert(RefreshToken).values(
+    {
+        column: bindparam(column)
+        for column in (
+            "token_hash",
+            "user_id",
+            "family_id",
+            "session_id",
+            "issued_at",
+            "expires_at",
+            "family_expires_at",
         )
-    )
+    }
+)
+"""Core rather than an ORM object and a flush: every login and refresh inserts one."""
+
+
+async def role_names(db: AsyncSession, user_id: int) -> list[str]:
+    return list(await db.scalars(_ROLE_NAMES, {"user_id": user_id}))
 
 
 async def issue_tokens(
@@ -50,16 +67,17 @@ async def issue_tokens(
     roles = await role_names(db, user_id)
     refresh_token = new_refresh_token()
     family_expires_at = as_utc(session.expires_at)
-    db.add(
-        RefreshToken(
-            token_hash=hash_refresh_token(refresh_token),
-            user_id=user_id,
-            family_id=family_id,
-            session_id=session.id,
-            issued_at=now,
-            expires_at=min(now + policy.lifetime, family_expires_at),
-            family_expires_at=family_expires_at,
-        )
+    await db.execute(
+        _NEW_REFRESH_TOKEN,
+        {
+            "token_hash": hash_refresh_token(refresh_token),
+            "user_id": user_id,
+            "family_id": family_id,
+            "session_id": session.id,
+            "issued_at": now,
+            "expires_at": min(now + policy.lifetime, family_expires_at),
+            "family_expires_at": family_expires_at,
+        },
     )
     await db.commit()
     access_token = codec.encode(

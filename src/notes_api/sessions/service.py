@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
@@ -38,7 +38,6 @@ from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_store import (
     ClientInfo,
     EndCause,
-    LiveSession,
     claim_session,
     end_session_by_pk,
     lock_user,
@@ -110,17 +109,17 @@ async def _login_user(db: AsyncSession, *, username: str) -> tuple[User | None, 
     reads them under the user's lock."""
     if not is_username(username):
         return None, False
-    row = (
-        await db.execute(
-            select(User, mfa_service.has_active_totp(User.id)).where(
-                User.username == username.lower()
-            )
-        )
-    ).first()
+    row = (await db.execute(_LOGIN_USER, {"username": username.lower()})).first()
     if row is None:
         return None, False
     user, has_totp = row
     return user, bool(has_totp)
+
+
+_LOGIN_USER = select(User, mfa_service.has_active_totp(User.id)).where(
+    User.username == bindparam("username")
+)
+"""Built once: every login runs it."""
 
 
 async def _login_failed(db: AsyncSession, attempt: int, username: str, actor: Actor) -> NoReturn:
@@ -157,8 +156,9 @@ async def open_session(
     session = await start_session(
         db, user.id, amr=amr, expires_at=now + policy.family_lifetime, client=client, now=now
     )
-    live = LiveSession(id=session.id, sid=session.sid, amr=list(amr), expires_at=session.expires_at)
-    return await issue_tokens(db, user.id, user.username, codec, policy, live, new_family_id(), now)
+    return await issue_tokens(
+        db, user.id, user.username, codec, policy, session, new_family_id(), now
+    )
 
 
 async def rotate(

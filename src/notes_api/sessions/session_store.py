@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Row, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
@@ -93,9 +93,14 @@ async def lock_user(
     write an upgraded password hash: two logins sharing the row and both upgrading it
     would deadlock.
     """
-    query = select(User.hashed_password, User.disabled).where(User.id == user_id)
-    query = query.with_for_update(key_share=for_update, read=not for_update)
-    return (await db.execute(query)).first()
+    query = _LOCK_USER_FOR_UPDATE if for_update else _LOCK_USER_FOR_SHARE
+    return (await db.execute(query, {"user_id": user_id})).first()
+
+
+_USER_CHECK = select(User.hashed_password, User.disabled).where(User.id == bindparam("user_id"))
+_LOCK_USER_FOR_UPDATE = _USER_CHECK.with_for_update(key_share=True)
+_LOCK_USER_FOR_SHARE = _USER_CHECK.with_for_update(read=True)
+"""Built once: every login and refresh locks the user."""
 
 
 async def start_session(
@@ -106,24 +111,50 @@ async def start_session(
     expires_at: datetime,
     client: ClientInfo,
     now: datetime | None = None,
-) -> LoginSession:
+) -> LiveSession:
     """Insert a live session (not committed). The caller has checked the user with
     `lock_user` in the same transaction, and adds the first refresh token to it."""
     now = now or utcnow()
     client = client.capped()
-    session = LoginSession(
-        sid=new_session_id(),
-        user_id=user_id,
-        created_at=now,
-        last_used_at=now,
-        expires_at=expires_at,
-        client_ip=client.client_ip,
-        user_agent=client.user_agent,
-        amr=join_amr(amr),
+    sid = new_session_id()
+    session_pk: int = (
+        await db.execute(
+            _NEW_SESSION,
+            {
+                "sid": sid,
+                "user_id": user_id,
+                "created_at": now,
+                "last_used_at": now,
+                "expires_at": expires_at,
+                "client_ip": client.client_ip,
+                "user_agent": client.user_agent,
+                "amr": join_amr(amr),
+            },
+        )
+    ).scalar_one()
+    return LiveSession(id=session_pk, sid=sid, amr=list(amr), expires_at=expires_at)
+
+
+_NEW_SESSION = (
+    insert(LoginSession)
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                "sid",
+                "user_id",
+                "created_at",
+                "last_used_at",
+                "expires_at",
+                "client_ip",
+                "user_agent",
+                "amr",
+            )
+        }
     )
-    db.add(session)
-    await db.flush()
-    return session
+    .returning(LoginSession.id)
+)
+"""Built once, and Core rather than an ORM object and a flush: every login inserts one."""
 
 
 async def claim_session(db: AsyncSession, session_pk: int, now: datetime) -> LiveSession | None:
