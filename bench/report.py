@@ -190,6 +190,7 @@ def render(results: dict[str, Any]) -> str:
             f"soak: {soak['duration_s']:.0f} s, {soak['requests']} requests, "
             f"{soak['errors']} errors, "
             f"{soak.get('reauthenticated', 0)} refreshes after a role was taken away, "
+            f"{soak.get('throttled_logins_retried', 0)} logins retried after a 429, "
             "p99 by window (ms): " + ", ".join(f"{w['p99_ms']:.1f}" for w in soak["windows"]),
             f"soak: server RSS {soak['rss_start_mib']:.1f} MiB at start, "
             f"{soak['rss_end_mib']:.1f} MiB at end",
