@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import ab, hashing, loadgen, report, run
+from bench import ab, hashing, loadgen, login_cpu, metrics_ab, report, run
 from bench.loadgen import Target
 
 
@@ -25,6 +25,8 @@ def test_helper_commands_parse_their_arguments() -> None:
     assert ab.parse_args(["--shape", "notes", "--base", "HEAD~1"]).shape == ["notes"]
     assert hashing.parse_args(["--threads", "2"]).threads == 2
     assert loadgen.parse_args(["--url", "http://127.0.0.1:1", "-c", "4"]).connections == 4
+    assert metrics_ab.parse_args(["--rounds", "5"]).rounds == 5
+    assert login_cpu.parse_args(["--duration", "3"]).duration == 3
 
 
 def test_wrk_script_carries_the_request(tmp_path: Path) -> None:

@@ -1,0 +1,170 @@
+"""Where a login's CPU goes: the event loop, the hashing threads, PostgreSQL.
+
+    python -m bench.login_cpu --rounds 3
+
+Serves the app twice, one uvicorn worker each, on one seeded database: as shipped,
+and with the password check answered from a cache after its first computation
+(`without_hashing`: what a login costs besides argon2). Each round drives
+`POST /token` for eight users at 8 connections with wrk and reads, from /proc,
+the CPU time of the server's threads (its main thread runs the event loop; the
+others are the hashing threads) and of every PostgreSQL process, divided by the
+logins answered. Raw argon2 on all cores (`bench.hashing`) is measured in the
+same run, so the printed ratio is the one `make bench` checks.
+
+The split is what docs/performance.md reasons from: on 2 CPUs, every millisecond
+the event loop and PostgreSQL spend per login is a millisecond argon2 does not get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from bench import seed, servers
+from bench.loadgen import choose_tool, run_load
+from bench.revocation import factory_server
+from bench.run import DEFAULT_DATABASE_URL, logins_target, raw_argon2
+
+LOGIN_CONNECTIONS = 8
+
+
+def as_shipped() -> FastAPI:
+    from notes_api.main import create_app
+
+    return create_app()
+
+
+def without_hashing() -> FastAPI:
+    """The same app, each (password, hash) pair verified once and then answered from a
+    cache: a login's statements, HTTP and token work, without argon2's 20 ms."""
+    from notes_api.auth import passwords
+    from notes_api.sessions import service
+
+    verified: dict[tuple[str, str], tuple[bool, str | None]] = {}
+
+    def verify_once(password: str, hashed: str) -> tuple[bool, str | None]:
+        if (password, hashed) not in verified:
+            verified[password, hashed] = passwords.verify_password(password, hashed)
+        return verified[password, hashed]
+
+    service.verify_password = verify_once  # the name authenticate() calls
+    return as_shipped()
+
+
+def _ticks(stat: str) -> int:
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def thread_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of the process's main thread (the event loop) and of its other threads."""
+    main = others = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ticks = _ticks((task / "stat").read_text())
+        except OSError:
+            continue
+        if task.name == str(pid):
+            main += ticks
+        else:
+            others += ticks
+    per_second = os.sysconf("SC_CLK_TCK")
+    return main / per_second, others / per_second
+
+
+def postgres_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (it serves only the bench)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat.split("(", 1)[1].startswith("postgres"):
+            ticks += _ticks(stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure(tool: str, server: servers.Server, duration: float) -> dict[str, float]:
+    main_before, others_before = thread_seconds(server.pid)
+    postgres_before = postgres_seconds()
+    result = run_load(tool, server.base_url, logins_target(), LOGIN_CONNECTIONS, duration)
+    main_after, others_after = thread_seconds(server.pid)
+    logins = max(result.requests, 1)
+    return {
+        "logins_per_second": result.rps,
+        "errors": result.errors,
+        "event_loop_ms": 1000 * (main_after - main_before) / logins,
+        "hashing_threads_ms": 1000 * (others_after - others_before) / logins,
+        "postgres_ms": 1000 * (postgres_seconds() - postgres_before) / logins,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    tool = choose_tool(args.loadgen)
+    url = seed.sqlalchemy_url(args.database_url)
+    seed.prepare(url)
+    runs: dict[str, list[dict[str, float]]] = {"as_shipped": [], "without_hashing": []}
+    with ExitStack() as stack:
+        arms = {
+            name: stack.enter_context(factory_server(url, f"bench.login_cpu:{name}"))
+            for name in runs
+        }
+        for server in arms.values():  # warm up
+            run_load(tool, server.base_url, logins_target(), LOGIN_CONNECTIONS, 2)
+        for _ in range(args.rounds):
+            for name, server in arms.items():
+                runs[name].append(measure(tool, server, args.duration))
+    raw = raw_argon2(os.cpu_count() or 1, args.duration)
+    medians: dict[str, dict[str, float]] = {}
+    for name, rounds in runs.items():
+        median = medians[name] = {
+            key: statistics.median(r[key] for r in rounds) for key in rounds[0]
+        }
+        median["errors"] = sum(r["errors"] for r in rounds)
+        print(
+            f"{name:>16}: {median['logins_per_second']:6.1f} logins/s  per login: event loop "
+            f"{median['event_loop_ms']:5.2f} ms, hashing threads "
+            f"{median['hashing_threads_ms']:5.2f} ms, PostgreSQL {median['postgres_ms']:5.2f} ms"
+            f"  (errors {median['errors']:.0f})"
+        )
+    ratio = medians["as_shipped"]["logins_per_second"] / raw["per_second"]
+    print(f"logins over raw argon2 on all cores: {ratio:.3f}")
+    return {
+        "raw_argon2_all_cores": raw,
+        "medians": medians,
+        "rounds": runs,
+        "login_vs_raw_argon2": round(ratio, 3),
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.login_cpu", description=__doc__)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--json", help="write the results to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = run(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
