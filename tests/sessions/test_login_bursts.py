@@ -22,7 +22,10 @@ from sqlalchemy import Engine, func, insert, select, text
 from notes_api.audit.models import AuditEvent
 from notes_api.auth import passwords
 from notes_api.clock import utcnow
+from notes_api.database import create_app_engine, create_session_factory
+from notes_api.policies import ThrottlePolicy
 from notes_api.sessions import service
+from notes_api.throttling import throttle
 from notes_api.throttling.models import LoginAttempt
 from tests.conftest import DEFAULT_PASSWORD, TEST_SECRET, MakeUser
 from tests.databases import POSTGRES_URL
@@ -275,3 +278,47 @@ def test_a_login_waits_for_the_lock_on_its_address_held_by_another_process(
         assert statuses == []
     waiting.join(30)
     assert statuses == [200]
+
+
+async def reserve_while_another_address_waits(database_url: str) -> tuple[bool, bool]:
+    """Two reservations in one process: one for ATTACKER, whose advisory lock another
+    process holds, and one for another address. Whether the other one finished while the
+    first was still waiting, and whether the first was still waiting then."""
+    engine = create_app_engine(database_url)
+    policy = ThrottlePolicy(
+        max_failures_per_user=5, max_failures_per_address=100, window=timedelta(minutes=15)
+    )
+    sessions = create_session_factory(engine)
+
+    async def reserve(address: str) -> int:
+        async with sessions() as db:
+            return await throttle.reserve_attempt(db, policy, "someone", address)
+
+    try:
+        async with engine.connect() as other_process, other_process.begin():
+            await other_process.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login:{ATTACKER}"}
+            )
+            held_up = asyncio.create_task(reserve(ATTACKER))
+            await asyncio.sleep(0.2)  # it now holds the process's lock on its address, waiting
+            other = asyncio.create_task(reserve("198.51.100.9"))
+            done, _ = await asyncio.wait({other}, timeout=10)
+            still_waiting = not held_up.done()
+        await held_up
+        return other in done, still_waiting
+    finally:
+        await engine.dispose()
+
+
+@postgres_only
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_login_from_another_address_does_not_wait_for_an_address_held_up(
+    database_url: str, db_engine: Engine
+) -> None:
+    """The process's queue for the address lock is per address: a login whose address is
+    held up (another process counting its attempts) keeps no other address waiting."""
+    other_finished, held_up_still_waiting = asyncio.run(
+        reserve_while_another_address_waits(database_url)
+    )
+    assert held_up_still_waiting
+    assert other_finished
