@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from bench import report, seed, servers
 from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
 from bench.run import (
-    DEFAULT_DATABASE_URL,
+    add_load_arguments,
     login,
     logins_target,
     median_of,
@@ -58,13 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--base", default="HEAD", help="git revision to compare against")
     parser.add_argument("--shape", action="append", choices=SHAPES, help="repeatable")
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    )
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    add_load_arguments(parser)
     parser.add_argument(
         "--reference",
         action="store_true",

@@ -5,7 +5,7 @@
 Serves the app twice, one uvicorn worker each, on one seeded database: as shipped,
 and with the password check answered from a cache after its first computation
 (`without_hashing`: what a login costs besides argon2). Each round drives
-`POST /token` for eight users at 8 connections with wrk and reads, from /proc,
+`POST /token` for eight users at 8 connections (`--connections`) with wrk and reads, from /proc,
 the CPU time of the server's threads (its main thread runs the event loop; the
 others are the hashing threads) and of every PostgreSQL process, divided by the
 logins answered. Raw argon2 on all cores (`bench.hashing`) is measured in the
@@ -18,7 +18,6 @@ the event loop and PostgreSQL spend per login is a millisecond argon2 does not g
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 from collections.abc import Sequence
@@ -30,9 +29,7 @@ from fastapi import FastAPI
 from bench import seed, servers
 from bench.loadgen import choose_tool, run_load
 from bench.revocation import factory_server
-from bench.run import DEFAULT_DATABASE_URL, logins_target, raw_argon2
-
-LOGIN_CONNECTIONS = 8
+from bench.run import add_load_arguments, logins_target, raw_argon2, write_json
 
 
 def as_shipped() -> FastAPI:
@@ -58,17 +55,12 @@ def without_hashing() -> FastAPI:
     return as_shipped()
 
 
-def _ticks(stat: str) -> int:
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime
-
-
 def thread_seconds(pid: int) -> tuple[float, float]:
     """CPU seconds of the process's main thread (the event loop) and of its other threads."""
     main = others = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            ticks = _ticks((task / "stat").read_text())
+            ticks = servers.stat_ticks((task / "stat").read_text())
         except OSError:
             continue
         if task.name == str(pid):
@@ -81,23 +73,20 @@ def thread_seconds(pid: int) -> tuple[float, float]:
 
 def postgres_seconds() -> float:
     """CPU seconds of every PostgreSQL process on this machine (it serves only the bench)."""
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat.split("(", 1)[1].startswith("postgres"):
-            ticks += _ticks(stat)
+    ticks = sum(
+        servers.stat_ticks(stat)
+        for _, stat in servers.process_stats()
+        if stat.split("(", 1)[1].startswith("postgres")
+    )
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measure(tool: str, server: servers.Server, duration: float) -> dict[str, float]:
+def measure(
+    tool: str, server: servers.Server, connections: int, duration: float
+) -> dict[str, float]:
     main_before, others_before = thread_seconds(server.pid)
     postgres_before = postgres_seconds()
-    result = run_load(tool, server.base_url, logins_target(), LOGIN_CONNECTIONS, duration)
+    result = run_load(tool, server.base_url, logins_target(), connections, duration)
     main_after, others_after = thread_seconds(server.pid)
     logins = max(result.requests, 1)
     return {
@@ -120,10 +109,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             for name in runs
         }
         for server in arms.values():  # warm up
-            run_load(tool, server.base_url, logins_target(), LOGIN_CONNECTIONS, 2)
+            run_load(tool, server.base_url, logins_target(), args.connections, 2)
         for _ in range(args.rounds):
             for name, server in arms.items():
-                runs[name].append(measure(tool, server, args.duration))
+                runs[name].append(measure(tool, server, args.connections, args.duration))
     raw = raw_argon2(os.cpu_count() or 1, args.duration)
     medians: dict[str, dict[str, float]] = {}
     for name, rounds in runs.items():
@@ -149,12 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.login_cpu", description=__doc__)
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    )
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    add_load_arguments(parser, connections=8, duration=10.0)
     parser.add_argument("--json", help="write the results to this file")
     return parser.parse_args(argv)
 
@@ -163,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     results = run(args)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

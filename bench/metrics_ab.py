@@ -15,8 +15,6 @@ by round; medians, server CPU per request and the ratios to `off` are printed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -27,7 +25,7 @@ from starlette.types import Scope
 from bench import seed
 from bench.loadgen import LoadResult, Target, choose_tool, run_load
 from bench.revocation import factory_server
-from bench.run import DEFAULT_DATABASE_URL, login, median_of
+from bench.run import add_load_arguments, login, median_of, write_json
 
 SHAPES = {"me": "/identify/me", "notes": "/notes?limit=20"}
 
@@ -102,13 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.metrics_ab", description=__doc__)
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    )
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    add_load_arguments(parser)
     parser.add_argument("--json", help="write the results to this file")
     return parser.parse_args(argv)
 
@@ -117,8 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     results = run(args)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(results, out, indent=2)
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from bench import seed, servers
 from bench.loadgen import LoadResult, Target, choose_tool, run_load
-from bench.run import DEFAULT_DATABASE_URL, login, median_of
+from bench.run import add_load_arguments, login, median_of, write_json
 
 
 def app_with_check() -> FastAPI:
@@ -181,13 +180,7 @@ def delay(args: argparse.Namespace) -> dict[str, object]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.revocation", description=__doc__)
     parser.add_argument("what", choices=("ab", "delay", "all"))
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    )
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    add_load_arguments(parser)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--streak", type=int, default=20)
     parser.add_argument("--json", help="write the results to this file")
@@ -202,8 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what in ("delay", "all"):
         results["delay"] = delay(args)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(results, out, indent=2)
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def add_load_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    connections: int = 32,
+    duration: float = 5.0,
+    rounds: int = 3,
+) -> None:
+    """The options every side-by-side tool takes: where, how hard, how long, how often."""
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+    parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--duration", type=float, default=duration)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+
+
+def write_json(path: str | Path, results: object) -> None:
+    Path(path).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
 def large_database_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_1m"))

@@ -124,17 +124,29 @@ def reference(database_url: str) -> Iterator[Server]:
         _stop(server)
 
 
-def _process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
+def process_stats() -> Iterator[tuple[int, str]]:
+    """Every process's pid and the text of its /proc/<pid>/stat (those that exit meanwhile
+    are skipped)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            yield int(entry.name), (entry / "stat").read_text()
         except OSError:
             continue
+
+
+def stat_ticks(stat: str) -> int:
+    """User plus system CPU clock ticks, from the text of a /proc/<pid>/stat file."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, stat in process_stats():
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+        children.setdefault(ppid, []).append(pid)
     tree, stack = [], [root]
     while stack:
         pid = stack.pop()
@@ -155,7 +167,6 @@ def _rss_kib(pid: int) -> int:
 
 def _cpu_ticks(pid: int) -> int:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_ticks(Path(f"/proc/{pid}/stat").read_text())
     except OSError:
         return 0
-    return int(fields[11]) + int(fields[12])  # utime, stime

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from typing import Any
 
 from bench import report, seed, servers
 from bench.loadgen import LoadResult, Target, choose_tool, run_load
-from bench.run import DEFAULT_DATABASE_URL, login, median_of
+from bench.run import add_load_arguments, login, median_of
 from notes_api.auth.keys import generate_private_key, private_key_pem
 
 ALGORITHMS = ("HS256", "EdDSA", "ES256")
@@ -34,13 +33,7 @@ ALGORITHMS = ("HS256", "EdDSA", "ES256")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.signing", description=__doc__)
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    )
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    add_load_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from bench import report, seed, servers
 from bench.ab import targets
 from bench.loadgen import LoadResult, choose_tool, run_load
-from bench.run import DEFAULT_DATABASE_URL, median_of
+from bench.run import add_load_arguments, median_of
 
 ARMS = {
     "off": {},
@@ -38,13 +38,7 @@ ARMS = {
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_ab", description=__doc__)
     parser.add_argument("--shape", action="append", choices=("me", "notes", "healthz"))
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    )
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    add_load_arguments(parser, rounds=5)
     return parser.parse_args(argv)
 
 
