@@ -118,6 +118,14 @@ request = function()
 end"""
 
 
+DRAIN_SECONDS = 0.5
+"""The load generator stops with requests in flight, which the server still finishes. A
+login among them keeps its throttling attempt pending until then, and a run started at
+once found the address's cap on attempts in flight taken: dozens of instant 429s, counted
+in its req/s. Every run, in the foreground or the background, waits this long after its
+load generator exits."""
+
+
 class LoadRun:
     """A load generator process running in the background; `result()` waits for it."""
 
@@ -164,7 +172,9 @@ class LoadRun:
         )
 
     def result(self) -> LoadResult:
+        """What the run measured, once the server has finished the requests it cut off."""
         _, stderr = self._process.communicate()
+        time.sleep(DRAIN_SECONDS)
         try:
             if self._process.returncode != 0 or not self._out.exists():
                 raise RuntimeError(
@@ -192,19 +202,10 @@ class LoadRun:
         )
 
 
-DRAIN_SECONDS = 0.5
-"""The load generator stops with requests in flight, which the server still finishes. A
-login among them keeps its throttling attempt pending until then, and a run started at
-once found the address's cap on attempts in flight taken: dozens of instant 429s, counted
-in its req/s. Every run waits this long after the previous one."""
-
-
 def run_load(
     tool: str, base_url: str, target: Target, connections: int, duration: float
 ) -> LoadResult:
-    result = LoadRun(tool, base_url, target, connections, duration).result()
-    time.sleep(DRAIN_SECONDS)
-    return result
+    return LoadRun(tool, base_url, target, connections, duration).result()
 
 
 def _repo_root() -> str:

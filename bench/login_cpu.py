@@ -56,19 +56,12 @@ def without_hashing() -> FastAPI:
 
 
 def thread_seconds(pid: int) -> tuple[float, float]:
-    """CPU seconds of the process's main thread (the event loop) and of its other threads."""
-    main = others = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            ticks = servers.stat_ticks((task / "stat").read_text())
-        except OSError:
-            continue
-        if task.name == str(pid):
-            main += ticks
-        else:
-            others += ticks
+    """CPU seconds of the process's main thread (the event loop) and of all its others: the
+    process's total, which keeps the ticks of threads that have exited, less the main one's."""
+    total = servers.stat_ticks(Path(f"/proc/{pid}/stat").read_text())
+    main = servers.stat_ticks(Path(f"/proc/{pid}/task/{pid}/stat").read_text())
     per_second = os.sysconf("SC_CLK_TCK")
-    return main / per_second, others / per_second
+    return main / per_second, (total - main) / per_second
 
 
 def postgres_seconds() -> float:
@@ -88,7 +81,7 @@ def measure(
     postgres_before = postgres_seconds()
     result = run_load(tool, server.base_url, logins_target(), connections, duration)
     main_after, others_after = thread_seconds(server.pid)
-    logins = max(result.requests, 1)
+    logins = max(result.requests - result.errors, 1)  # the logins answered, not the refusals
     return {
         "logins_per_second": result.rps,
         "errors": result.errors,

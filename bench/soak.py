@@ -4,15 +4,14 @@ Each virtual user is one client with its own login: it lists, creates, reads,
 updates and deletes its notes, refreshes its token pair (serially, as the
 contract asks of clients), asks who it is, and now and then logs in again.
 One of them is an administrator who also grants and revokes a role and lists
-users. A client whose role the administrator just took away finds its access
-token refused (401) and, as the web page does, refreshes and asks again: that
-is counted as a re-authentication, and only a second refusal is an error. The
-users share one address, and a login refused with 429 (more logins of the
-address in flight than it may have) is tried again a second later, as its
-Retry-After says. Any other answer than the expected status, and any broken
-connection, is an error.
-Every window reports the request count, errors, p50/p99 and the server's
-resident memory.
+users. A client whose role the administrator took away after it got its tokens
+finds its access token refused (401) and, as the web page does, refreshes and
+asks again: that is counted as a re-authentication; a 401 without such a
+revocation, or a second refusal, is an error. The users share one address, and
+a login refused with 429 (more logins of the address in flight than it may
+have; its Retry-After is 1) is tried again a second later. Any other answer
+than the expected status, and any broken connection, is an error. Every window
+reports the request count, errors, p50/p99 and the server's resident memory.
 """
 
 from __future__ import annotations
@@ -52,20 +51,38 @@ class Stats:
     """401s answered by a refresh and a retry: the access token predated a role's revocation."""
     throttled: int = 0
     """Logins refused with 429 and tried again a second later."""
+    role_taken_at: dict[int, float] = field(default_factory=dict)
+    """User id -> when the administrator's last revocation of a role from them was answered."""
     samples: list[dict[str, Any]] = field(default_factory=list)
     by_operation: dict[str, int] = field(default_factory=dict)
 
 
 class Client:
-    def __init__(self, server: Server, username: str, stats: Stats, rng: random.Random) -> None:
+    def __init__(
+        self,
+        server: Server,
+        username: str,
+        stats: Stats,
+        rng: random.Random,
+        user_id: int | None = None,
+    ) -> None:
         url = urllib.parse.urlsplit(server.base_url)
         self.connection = HttpConnection(url.hostname or "127.0.0.1", url.port or 80)
         self.username = username
+        self.user_id = user_id
         self.stats = stats
         self.rng = rng
         self.access = ""
         self.refresh = ""
+        self.tokens_asked_at = 0.0
+        """When the login or refresh that gave the current tokens was sent: their `iat` is later."""
         self.notes: list[int] = []
+
+    def role_taken_since_tokens(self) -> bool:
+        """Whether the administrator took a role from this user after the current tokens
+        were asked for: only then may they be refused."""
+        taken_at = self.stats.role_taken_at.get(self.user_id) if self.user_id else None
+        return taken_at is not None and taken_at > self.tokens_asked_at
 
     async def call(
         self,
@@ -98,10 +115,11 @@ class Client:
             stats.throttled += 1
             await asyncio.sleep(1)
             return await self.call(operation, method, path, expected, body, headers, auth, False)
-        if status == 401 and auth and retry:
+        if status == 401 and auth and retry and self.role_taken_since_tokens():
             # The admin took a role from this user: its access tokens are refused until
             # the next refresh brings the new roles (DESIGN.md, immediate revocation),
-            # and a client does what the web page does: refresh, then ask again.
+            # and a client does what the web page does: refresh, then ask again. A 401
+            # without such a revocation is an error.
             stats.reauthenticated += 1
             await self.refresh_tokens()
             return await self.call(operation, method, path, expected, body, headers, retry=False)
@@ -117,17 +135,21 @@ class Client:
 
     async def login(self) -> None:
         form = urllib.parse.urlencode({"username": self.username, "password": PASSWORD})
+        asked_at = time.perf_counter()
         answer = await self.call("login", "POST", "/token", 200, form.encode(), FORM, auth=False)
         if answer:
             self.access, self.refresh = answer["access_token"], answer["refresh_token"]
+            self.tokens_asked_at = asked_at
 
     async def refresh_tokens(self) -> None:
         form = urllib.parse.urlencode(
             {"grant_type": "refresh_token", "refresh_token": self.refresh}
         )
+        asked_at = time.perf_counter()
         answer = await self.call("refresh", "POST", "/token", 200, form.encode(), FORM, auth=False)
         if answer:
             self.access, self.refresh = answer["access_token"], answer["refresh_token"]
+            self.tokens_asked_at = asked_at
         else:
             await self.login()
 
@@ -170,7 +192,9 @@ class Admin(Client):
         if roll < 0.3:
             await self.call("grant", "PUT", f"/users/{user_id}/roles/{SOAK_ROLE}", 204)
         elif roll < 0.6:
-            await self.call("revoke", "DELETE", f"/users/{user_id}/roles/{SOAK_ROLE}", 204)
+            path = f"/users/{user_id}/roles/{SOAK_ROLE}"
+            if await self.call("revoke", "DELETE", path, 204) is not None:
+                self.stats.role_taken_at[user_id] = time.perf_counter()
         elif roll < 0.7:
             await self.call("users", "GET", "/users?limit=20", 200)
         else:
@@ -190,8 +214,10 @@ async def _soak(
     )
     clients: list[Client] = [admin]
     for index in range(connections - 1):
-        username = f"soak{index % len(users.soak):02d}"
-        client = Client(server, username, stats, random.Random(rng.random()))
+        number = index % len(users.soak)
+        client = Client(
+            server, f"soak{number:02d}", stats, random.Random(rng.random()), users.soak[number]
+        )
         await client.login()
         clients.append(client)
     stats.window = Window()

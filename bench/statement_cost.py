@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import psycopg
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bench import seed
 from bench.run import DEFAULT_DATABASE_URL
 from notes_api.audit.models import AuditEvent
+from notes_api.database import create_app_engine, create_session_factory
 from notes_api.users.models import User
 
 
@@ -34,8 +34,8 @@ async def cpu_microseconds(run: Callable[[], Awaitable[object]], times: int) -> 
 
 
 async def measure(url: str, times: int) -> dict[str, float]:
-    engine = create_async_engine(url, pool_size=1)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    engine = create_app_engine(url, pool_size=1)  # as the app configures it
+    sessions = create_session_factory(engine)
     user_check = select(User.hashed_password, User.disabled).where(User.id == bindparam("id"))
     costs: dict[str, float] = {}
     try:

@@ -305,6 +305,7 @@ async def reserve_while_another_address_waits(database_url: str) -> tuple[bool, 
             done, _ = await asyncio.wait({other}, timeout=10)
             still_waiting = not held_up.done()
         await held_up
+        await asyncio.wait_for(other, 10)  # with the advisory lock released, it ends either way
         return other in done, still_waiting
     finally:
         await engine.dispose()

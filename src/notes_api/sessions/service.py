@@ -92,7 +92,7 @@ async def authenticate(
             actor = Actor(id=user.id, client_ip=client_ip)
             await second_factor.second_factor_due(db, attempt, user, verified_hash, actor)
         if upgraded_hash is not None:
-            user.hashed_password = upgraded_hash  # written when the session is
+            user.hashed_password = upgraded_hash  # flushed at the session's commit
         await throttle.clear(db, username, client_ip, attempt)
     record(
         db,
