@@ -53,6 +53,8 @@ class Stats:
     """Logins refused with 429 and tried again a second later."""
     role_taken_at: dict[int, float] = field(default_factory=dict)
     """User id -> when the administrator's last revocation of a role from them was answered."""
+    roles_being_taken: set[int] = field(default_factory=set)
+    """Users the administrator is taking a role from right now."""
     samples: list[dict[str, Any]] = field(default_factory=list)
     by_operation: dict[str, int] = field(default_factory=dict)
 
@@ -79,9 +81,14 @@ class Client:
         self.notes: list[int] = []
 
     def role_taken_since_tokens(self) -> bool:
-        """Whether the administrator took a role from this user after the current tokens
-        were asked for: only then may they be refused."""
-        taken_at = self.stats.role_taken_at.get(self.user_id) if self.user_id else None
+        """Whether the administrator is taking a role from this user, or took one after the
+        current tokens were asked for: only then may they be refused (the revocation bites
+        at its commit, which can reach this client before the administrator's answer does)."""
+        if self.user_id is None:
+            return False
+        if self.user_id in self.stats.roles_being_taken:
+            return True
+        taken_at = self.stats.role_taken_at.get(self.user_id)
         return taken_at is not None and taken_at > self.tokens_asked_at
 
     async def call(
@@ -117,7 +124,7 @@ class Client:
             return await self.call(operation, method, path, expected, body, headers, auth, False)
         if status == 401 and auth and retry and self.role_taken_since_tokens():
             # The admin took a role from this user: its access tokens are refused until
-            # the next refresh brings the new roles (DESIGN.md, immediate revocation),
+            # the next refresh brings the new roles (README, "Sessions and revocation"),
             # and a client does what the web page does: refresh, then ask again. A 401
             # without such a revocation is an error.
             stats.reauthenticated += 1
@@ -192,8 +199,11 @@ class Admin(Client):
         if roll < 0.3:
             await self.call("grant", "PUT", f"/users/{user_id}/roles/{SOAK_ROLE}", 204)
         elif roll < 0.6:
-            path = f"/users/{user_id}/roles/{SOAK_ROLE}"
-            if await self.call("revoke", "DELETE", path, 204) is not None:
+            self.stats.roles_being_taken.add(user_id)
+            try:
+                await self.call("revoke", "DELETE", f"/users/{user_id}/roles/{SOAK_ROLE}", 204)
+            finally:
+                self.stats.roles_being_taken.discard(user_id)
                 self.stats.role_taken_at[user_id] = time.perf_counter()
         elif roll < 0.7:
             await self.call("users", "GET", "/users?limit=20", 200)
