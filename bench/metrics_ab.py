@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 from bench import seed
-from bench.loadgen import LoadResult, Target, choose_tool, run_load
+from bench.loadgen import choose_tool
 from bench.revocation import factory_server
-from bench.run import add_load_arguments, login, median_of, write_json
+from bench.run import add_load_arguments, alternating_rounds, write_json
 
 SHAPES = {"me": "/identify/me", "notes": "/notes?limit=20"}
 
@@ -64,27 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             )
         }
         for shape, path in SHAPES.items():
-            runs: dict[str, list[LoadResult]] = {name: [] for name in arms}
-            cpu: dict[str, float] = dict.fromkeys(arms, 0.0)
-            targets = {
-                name: Target("GET", path, login(server.base_url, "reader").headers)
-                for name, server in arms.items()
-            }
-            for name, server in arms.items():  # warm up
-                run_load(tool, server.base_url, targets[name], args.connections, 1)
-            for _ in range(args.rounds):
-                for name, server in arms.items():
-                    before = server.cpu_seconds()
-                    result = run_load(
-                        tool, server.base_url, targets[name], args.connections, args.duration
-                    )
-                    cpu[name] += server.cpu_seconds() - before
-                    runs[name].append(result)
-            summary = {name: median_of(results) for name, results in runs.items()}
-            for name in arms:
-                summary[name]["cpu_ms_per_request"] = round(
-                    1000 * cpu[name] / max(summary[name]["requests"], 1), 3
-                )
+            summary = alternating_rounds(tool, arms, path, args)
             off = summary["off"]
             for name in arms:
                 arm = summary[name]

@@ -32,8 +32,8 @@ from fastapi import Depends, FastAPI
 from fastapi.security import OAuth2PasswordBearer
 
 from bench import seed, servers
-from bench.loadgen import LoadResult, Target, choose_tool, run_load
-from bench.run import add_load_arguments, login, median_of, write_json
+from bench.loadgen import choose_tool
+from bench.run import add_load_arguments, alternating_rounds, login, write_json
 
 
 def app_with_check() -> FastAPI:
@@ -97,18 +97,8 @@ def ab(args: argparse.Namespace) -> dict[str, object]:
             "off": stack.enter_context(factory_server(url, "app_without_check")),
         }
         for shape, path in (("me", "/identify/me"), ("notes", "/notes?limit=20")):
-            runs: dict[str, list[LoadResult]] = {"on": [], "off": []}
-            targets = {
-                name: Target("GET", path, login(server.base_url, "reader").headers)
-                for name, server in pair.items()
-            }
-            for name, server in pair.items():  # warm up
-                run_load(tool, server.base_url, targets[name], args.connections, 1)
-            for _ in range(args.rounds):
-                for name, server in pair.items():
-                    load = (tool, server.base_url, targets[name], args.connections, args.duration)
-                    runs[name].append(run_load(*load))
-            on, off = median_of(runs["on"]), median_of(runs["off"])
+            summary = alternating_rounds(tool, pair, path, args)
+            on, off = summary["on"], summary["off"]
             ratio = on["rps"] / off["rps"]
             print(
                 f"{shape}: check on {on['rps']:.1f} req/s p99 {on['p99_ms']:.2f} ms | "

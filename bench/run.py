@@ -180,6 +180,32 @@ class Bench:
         return {name: median_of(results) for name, results in runs.items()}
 
 
+def alternating_rounds(
+    tool: str, arms: dict[str, servers.Server], path: str, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """`GET path` as the reader on each server, warmed up, then `args.rounds` rounds in which
+    the servers take turns: each arm's medians, with its server CPU per request."""
+    targets = {
+        name: Target("GET", path, login(server.base_url, "reader").headers)
+        for name, server in arms.items()
+    }
+    for name, server in arms.items():  # warm up
+        run_load(tool, server.base_url, targets[name], args.connections, 1)
+    runs: dict[str, list[LoadResult]] = {name: [] for name in arms}
+    cpu = dict.fromkeys(arms, 0.0)
+    for _ in range(args.rounds):
+        for name, server in arms.items():
+            before = server.cpu_seconds()
+            runs[name].append(
+                run_load(tool, server.base_url, targets[name], args.connections, args.duration)
+            )
+            cpu[name] += server.cpu_seconds() - before
+    summary = {name: median_of(results) for name, results in runs.items()}
+    for name, arm in summary.items():
+        arm["cpu_ms_per_request"] = round(1000 * cpu[name] / max(arm["requests"], 1), 3)
+    return summary
+
+
 def median_of(results: list[LoadResult]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         key: statistics.median(getattr(r, key) for r in results)
