@@ -31,21 +31,9 @@ _ROLE_NAMES = (
     .order_by(Role.name)
 )
 """Built once: every login and refresh runs it."""
-_NEW_REFRESH_TOKEN = insert(RefreshToken).values(
-    {
-        column: bindparam(column)
-        for column in (
-            "token_hash",
-            "user_id",
-            "family_id",
-            "session_id",
-            "issued_at",
-            "expires_at",
-            "family_expires_at",
-        )
-    }
-)
-"""Core rather than an ORM object and a flush: every login and refresh inserts one."""
+_NEW_REFRESH_TOKEN = insert(RefreshToken)
+"""A statement rather than an ORM object and a flush: every login and refresh inserts one.
+Its VALUES are the keys of the parameters it runs with."""
 
 
 async def role_names(db: AsyncSession, user_id: int) -> list[str]:

@@ -135,26 +135,9 @@ async def start_session(
     return LiveSession(id=session_pk, sid=sid, amr=list(amr), expires_at=expires_at)
 
 
-_NEW_SESSION = (
-    insert(LoginSession)
-    .values(
-        {
-            column: bindparam(column)
-            for column in (
-                "sid",
-                "user_id",
-                "created_at",
-                "last_used_at",
-                "expires_at",
-                "client_ip",
-                "user_agent",
-                "amr",
-            )
-        }
-    )
-    .returning(LoginSession.id)
-)
-"""Built once, and Core rather than an ORM object and a flush: every login inserts one."""
+_NEW_SESSION = insert(LoginSession).returning(LoginSession.id)
+"""Built once, and a statement rather than an ORM object and a flush: every login inserts one.
+Its VALUES are the keys of the parameters it runs with."""
 
 
 async def claim_session(db: AsyncSession, session_pk: int, now: datetime) -> LiveSession | None:
