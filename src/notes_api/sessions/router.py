@@ -138,7 +138,9 @@ async def issue_token(
         verified = service.VerifiedUser(user=user, verified_hash=user.hashed_password)
         client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
         try:
-            pair = await service.open_session(db, verified, codec, policy, client, completed.amr)
+            pair = await service.open_session(
+                db, verified, codec, policy, client, completed.amr, second_factor_method=method
+            )
         except InvalidGrantError:  # the password changed or the user was disabled meanwhile
             raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)

@@ -138,8 +138,7 @@ async def complete_login(
     if method == "recovery_code":
         _, left = await service.mfa_status(db, user.id)
         record(db, AuditAction.RECOVERY_CODE_USED, actor, target=user.username, left=left)
-    record(db, AuditAction.LOGIN_SUCCEEDED, actor, target=user.username, method=method)
-    return CompletedLogin(user=user, amr=amr)
+    return CompletedLogin(user=user, amr=amr)  # audited with the session it opens
 
 
 def issued_amr(methods_so_far: str) -> tuple[str, ...]:

@@ -21,19 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
 from notes_api.actor import Actor
-from notes_api.audit.service import AuditAction, record
+from notes_api.audit.service import AuditAction, event_parameters, record
 from notes_api.auth.passwords import burn_verification, in_hashing_thread, verify_password
 from notes_api.auth.tokens import (
     AccessTokenCodec,
     hash_refresh_token,
-    new_family_id,
 )
 from notes_api.clock import utcnow
 from notes_api.mfa import service as mfa_service
 from notes_api.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions import second_factor
 from notes_api.sessions.exceptions import InvalidGrantError
-from notes_api.sessions.issuing import TokenPair, issue_tokens
+from notes_api.sessions.issuing import TokenPair, issue_first_tokens, issue_tokens
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_store import (
     ClientInfo,
@@ -41,7 +40,6 @@ from notes_api.sessions.session_store import (
     claim_session,
     end_session_by_pk,
     lock_user,
-    start_session,
 )
 from notes_api.throttling import throttle
 from notes_api.users.models import User
@@ -73,7 +71,8 @@ async def authenticate(
     the database lock) is never held for the ~30 ms a verification takes. A
     failure is audited (username and address, never the password) and counted
     for throttling; a throttled attempt raises `LoginThrottledError` before any hashing,
-    one that finds the hashing queue full `HashingBusyError`.
+    one that finds the hashing queue full `HashingBusyError`. A success is audited with the
+    session it opens (`open_session`).
     """
     attempt, (user, has_totp) = await throttle.reserve_attempt_reading(
         db, throttle_policy, username, client_ip, partial(_login_user, username=username)
@@ -94,12 +93,6 @@ async def authenticate(
         if upgraded_hash is not None:
             user.hashed_password = upgraded_hash  # flushed at the session's commit
         await throttle.clear(db, username, client_ip, attempt)
-    record(
-        db,
-        AuditAction.LOGIN_SUCCEEDED,
-        Actor(id=user.id, client_ip=client_ip),
-        target=user.username,
-    )
     return VerifiedUser(user=user, verified_hash=verified_hash)
 
 
@@ -137,8 +130,11 @@ async def open_session(
     policy: RefreshPolicy,
     client: ClientInfo,
     amr: tuple[str, ...] = PASSWORD_METHODS,
+    *,
+    second_factor_method: str | None = None,
 ) -> TokenPair:
-    """A new session and its first token pair for a user who just proved who they are.
+    """A new session and its first token pair for a user who just proved who they are,
+    and the login's audit entry (with the second factor's method, after an MFA grant).
 
     `verified.verified_hash` is the password hash the credentials were checked
     against, outside any transaction. The user row is locked and read again here: if the
@@ -153,12 +149,17 @@ async def open_session(
     if current is None or current.disabled or current.hashed_password != verified.verified_hash:
         await db.rollback()
         raise InvalidGrantError
-    session = await start_session(
-        db, user.id, amr=amr, expires_at=now + policy.family_lifetime, client=client, now=now
+    detail = {} if second_factor_method is None else {"method": second_factor_method}
+    login_event = event_parameters(
+        AuditAction.LOGIN_SUCCEEDED,
+        Actor(id=user.id, client_ip=client.client_ip),
+        target=user.username,
+        **detail,
     )
-    return await issue_tokens(
-        db, user.id, user.username, codec, policy, session, new_family_id(), now
-    )
+    return await issue_first_tokens(
+        db, user.id, user.username, codec, policy, amr=amr, client=client, now=now,
+        login_event=login_event,
+    )  # fmt: skip
 
 
 async def rotate(

@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Row, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
-from notes_api.auth.tokens import new_session_id
 from notes_api.clock import utcnow
 from notes_api.sessions.session_model import CLIENT_IP_LENGTH, USER_AGENT_LENGTH, LoginSession
 from notes_api.users.models import User
@@ -101,43 +100,6 @@ _USER_CHECK = select(User.hashed_password, User.disabled).where(User.id == bindp
 _LOCK_USER_FOR_UPDATE = _USER_CHECK.with_for_update(key_share=True)
 _LOCK_USER_FOR_SHARE = _USER_CHECK.with_for_update(read=True)
 """Built once: every login and refresh locks the user."""
-
-
-async def start_session(
-    db: AsyncSession,
-    user_id: int,
-    *,
-    amr: Sequence[str],
-    expires_at: datetime,
-    client: ClientInfo,
-    now: datetime | None = None,
-) -> LiveSession:
-    """Insert a live session (not committed). The caller has checked the user with
-    `lock_user` in the same transaction, and adds the first refresh token to it."""
-    now = now or utcnow()
-    client = client.capped()
-    sid = new_session_id()
-    session_pk: int = (
-        await db.execute(
-            _NEW_SESSION,
-            {
-                "sid": sid,
-                "user_id": user_id,
-                "created_at": now,
-                "last_used_at": now,
-                "expires_at": expires_at,
-                "client_ip": client.client_ip,
-                "user_agent": client.user_agent,
-                "amr": join_amr(amr),
-            },
-        )
-    ).scalar_one()
-    return LiveSession(id=session_pk, sid=sid, amr=list(amr), expires_at=expires_at)
-
-
-_NEW_SESSION = insert(LoginSession).returning(LoginSession.id)
-"""Built once, and a statement rather than an ORM object and a flush: every login inserts one.
-Its VALUES are the keys of the parameters it runs with."""
 
 
 async def claim_session(db: AsyncSession, session_pk: int, now: datetime) -> LiveSession | None:
