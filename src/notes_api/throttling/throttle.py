@@ -100,7 +100,6 @@ async def reserve_attempt_reading(
         async with keyed_locks.held(f"login:{address}"):
             await _lock_address(db, address)
             now = utcnow()
-            await db.execute(_EXPIRED_ATTEMPTS, {"window_start": now - policy.window})
             try:
                 may_start = await _may_start(db, policy, user, address, now)
             except LoginThrottledError:
@@ -148,6 +147,10 @@ _ATTEMPT_COUNTS = select(
 """One statement: the address's recent attempts (ix_login_attempts_client_ip), the pair's
 among them."""
 _EXPIRED_ATTEMPTS = delete(LoginAttempt).where(LoginAttempt.failed_at <= bindparam("window_start"))
+_EXPIRED_DELETED_AND_ATTEMPT_COUNTS = _ATTEMPT_COUNTS.add_cte(_EXPIRED_ATTEMPTS.cte("expired"))
+"""PostgreSQL: the expired attempts deleted by the counts' statement, one round trip fewer.
+The counts see the rows as they were when the statement started, and count none of the
+deleted ones anyway: those are outside the window."""
 _NEW_ATTEMPT = (
     insert(LoginAttempt)
     .values(
@@ -172,7 +175,8 @@ async def _may_start(
     db: AsyncSession, policy: ThrottlePolicy, user: str, address: str, now: datetime
 ) -> bool:
     """Raise if failures or attempts in flight call for a refusal; otherwise whether one
-    more attempt of this pair may be in flight now.
+    more attempt of this pair may be in flight now. Deletes the attempts the window has left
+    behind first (in the same statement on PostgreSQL).
 
     While a pair's failures are under the limit, as many of its attempts may run at
     once as failures are left; past it (its delay served), one at a time. An address's
@@ -180,9 +184,14 @@ async def _may_start(
     than `max_in_flight_per_address` run at once. Pending attempts older than
     `ABANDONED_AFTER` belong to a process that died mid-login and do not count.
     """
+    if db.get_bind().dialect.name == "postgresql":
+        counts = _EXPIRED_DELETED_AND_ATTEMPT_COUNTS
+    else:
+        await db.execute(_EXPIRED_ATTEMPTS, {"window_start": now - policy.window})
+        counts = _ATTEMPT_COUNTS
     failures, last, pending, address_failures, oldest, address_pending = (
         await db.execute(
-            _ATTEMPT_COUNTS,
+            counts,
             {
                 "user": user,
                 "address": address,
