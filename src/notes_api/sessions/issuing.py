@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, insert, select
+from sqlalchemy import ColumnElement, Insert, Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api.audit.service import NEW_EVENT
@@ -68,7 +68,7 @@ _NEW_SESSION = (
 )
 
 
-def _new_refresh_token(session_id: ColumnElement[int]) -> Any:
+def _new_refresh_token(session_id: ColumnElement[int]) -> Insert:
     return insert(RefreshToken).values(
         token_hash=bindparam("token_hash"),
         user_id=bindparam("user_id"),
@@ -83,7 +83,7 @@ def _new_refresh_token(session_id: ColumnElement[int]) -> Any:
 _NEW_REFRESH_TOKEN = _new_refresh_token(bindparam("session_id"))
 
 
-def _login_in_one_statement() -> Any:
+def _login_in_one_statement() -> Select[str]:
     new_session = _NEW_SESSION.cte("new_session")
     first_token = _new_refresh_token(select(new_session.c.id).scalar_subquery())
     return _ROLE_NAMES.add_cte(
