@@ -8,7 +8,7 @@ from datetime import timedelta
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text, update
 
 from notes_api.audit.models import AuditEvent
 from notes_api.clock import as_utc, utcnow
@@ -189,6 +189,22 @@ def test_an_access_token_expires_with_its_session_if_that_comes_first(
     assert isinstance(payload["iat"], float)
     assert payload["exp"] - payload["iat"] <= 60
     assert int(tokens["expires_in"]) <= 60
+
+
+def test_an_access_token_from_a_refresh_expires_with_its_session_if_that_comes_first(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """As at login: a rotation near the session's end hands out no access token that
+    works past that end, and says so in `expires_in`."""
+    tokens = login(client, make_user().username)
+    session_ends = utcnow() + timedelta(minutes=1)
+    with db_engine.begin() as connection:
+        connection.execute(update(LoginSession).values(expires_at=session_ends))
+    refreshed = refresh(client, tokens["refresh_token"])
+    exp = claims(refreshed["access_token"])["exp"]
+    assert isinstance(exp, int)
+    assert exp <= session_ends.timestamp()
+    assert int(refreshed["expires_in"]) <= 60
 
 
 def test_a_login_opens_its_session_and_issues_its_tokens_at_the_instant_it_started(
