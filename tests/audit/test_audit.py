@@ -41,6 +41,7 @@ def test_login_success_and_failure_are_recorded_without_the_password(
         e for e in recorded if (e["action"], e["target"]) == ("login.succeeded", "alice")
     )
     assert (succeeded["actor_id"], succeeded["client_ip"]) == (user.id, "198.51.100.4")
+    assert succeeded["detail"] == {}  # a second factor's method is recorded only after one
 
 
 def test_a_failed_login_for_an_unknown_username_records_the_address_and_no_user(
