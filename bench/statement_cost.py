@@ -4,7 +4,7 @@
 
 No server and no load: one process, one connection to the bench database, each
 way of running a statement repeated, CPU time (not wall time) per execution. The
-floor a login's fifteen statements stand on (docs/performance.md, logins).
+floor a login's statements stand on (docs/performance.md, logins).
 """
 
 from __future__ import annotations
