@@ -157,9 +157,16 @@ async def open_session(
         **detail,
     )
     return await issue_first_tokens(
-        db, user.id, user.username, codec, policy, amr=amr, client=client, now=now,
+        db,
+        user.id,
+        user.username,
+        codec,
+        policy,
+        amr=amr,
+        client=client,
+        now=now,
         login_event=login_event,
-    )  # fmt: skip
+    )
 
 
 async def rotate(
