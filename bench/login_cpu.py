@@ -95,12 +95,17 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     tool = choose_tool(args.loadgen)
     url = seed.sqlalchemy_url(args.database_url)
     seed.prepare(url)
-    runs: dict[str, list[dict[str, float]]] = {"as_shipped": [], "without_hashing": []}
+    runs: dict[str, list[dict[str, float]]] = {
+        "as_shipped": [],
+        "without_hashing": [],
+        "reference": [],
+    }
     with ExitStack() as stack:
         arms = {
             name: stack.enter_context(factory_server(url, f"bench.login_cpu:{name}"))
-            for name in runs
+            for name in ("as_shipped", "without_hashing")
         }
+        arms["reference"] = stack.enter_context(servers.reference(url))
         for server in arms.values():  # warm up
             run_load(tool, server.base_url, logins_target(), args.connections, 2)
         for _ in range(args.rounds):
@@ -120,12 +125,20 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             f"  (errors {median['errors']:.0f})"
         )
     ratio = medians["as_shipped"]["logins_per_second"] / raw["per_second"]
+    reference = medians["reference"]["logins_per_second"] / raw["per_second"]
+    over_reference = (
+        medians["as_shipped"]["logins_per_second"] / medians["reference"]["logins_per_second"]
+    )
     print(f"logins over raw argon2 on all cores: {ratio:.3f}")
+    print(f"the reference's logins over raw argon2: {reference:.3f}")
+    print(f"logins over the reference's: {over_reference:.3f}")
     return {
         "raw_argon2_all_cores": raw,
         "medians": medians,
         "rounds": runs,
         "login_vs_raw_argon2": round(ratio, 3),
+        "reference_login_vs_raw_argon2": round(reference, 3),
+        "login_vs_reference_login": round(over_reference, 3),
     }
 
 

