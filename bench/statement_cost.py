@@ -1,4 +1,5 @@
-"""What one statement costs the event loop through SQLAlchemy's async session, and on psycopg.
+"""What one statement costs the event loop through SQLAlchemy's async session, as Core on the
+session's connection (`execute_core`), and on psycopg.
 
     python -m bench.statement_cost
 
@@ -21,7 +22,9 @@ from sqlalchemy import bindparam, select, text
 from bench import seed
 from bench.run import DEFAULT_DATABASE_URL
 from notes_api.audit.models import AuditEvent
-from notes_api.database import create_app_engine, create_session_factory
+from notes_api.clock import utcnow
+from notes_api.database import create_app_engine, create_session_factory, execute_core
+from notes_api.throttling import throttle
 from notes_api.users.models import User
 
 
@@ -61,6 +64,16 @@ async def measure(url: str, times: int) -> dict[str, float]:
 
             costs["session: ORM add + flush of one row"] = await cpu_microseconds(
                 add_and_flush, times
+            )
+            attempt = {"user": "bench", "address": "192.0.2.1", "now": utcnow()}
+            costs["session: a login attempt's built-once INSERT"] = await cpu_microseconds(
+                lambda: db.execute(throttle._NEW_ATTEMPT, attempt), times
+            )
+            costs["execute_core: the same INSERT"] = await cpu_microseconds(
+                lambda: execute_core(db, throttle._NEW_ATTEMPT, attempt), times
+            )
+            costs["execute_core: the same SELECT of a user"] = await cpu_microseconds(
+                lambda: execute_core(db, user_check, {"id": 1}), times
             )
             await db.rollback()
     finally:

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, cast, overload
 
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
-from sqlalchemy import MetaData, Select, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Executable, MetaData, Select, event
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 from notes_api.clock import as_utc
 
@@ -159,6 +160,32 @@ def _refuse_closed_connection(
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@overload
+async def execute_core(
+    db: AsyncSession,
+    statement: TypedReturnsRows[*Columns],
+    parameters: Mapping[str, Any] | None = None,
+) -> CursorResult[*Columns]: ...
+@overload
+async def execute_core(
+    db: AsyncSession, statement: Executable, parameters: Mapping[str, Any] | None = None
+) -> CursorResult[*tuple[Any, ...]]: ...
+async def execute_core(
+    db: AsyncSession, statement: Executable, parameters: Mapping[str, Any] | None = None
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run `statement` as Core, on the session's connection and inside its transaction.
+
+    For statements whose rows are not ORM objects, on paths every login runs. The
+    session's own `execute` takes an INSERT, UPDATE or DELETE of a mapped class through
+    the ORM's bulk path, which matches the rows against the identity map: that costs
+    about as much again as the statement (`python -m bench.statement_cost`). Sessions
+    here never autoflush, so going past the session leaves nothing unflushed that it
+    would have flushed.
+    """
+    connection = await db.connection()
+    return await connection.execute(statement, parameters)
 
 
 def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -31,6 +31,7 @@ from notes_api.auth.tokens import (
     new_session_id,
 )
 from notes_api.clock import as_utc
+from notes_api.database import execute_core
 from notes_api.policies import RefreshPolicy
 from notes_api.sessions.models import RefreshToken
 from notes_api.sessions.session_model import LoginSession
@@ -91,7 +92,7 @@ roles read, in one round trip. Module-level, like every statement here, so it is
 
 
 async def role_names(db: AsyncSession, user_id: int) -> list[str]:
-    return list(await db.scalars(_ROLE_NAMES, {"user_id": user_id}))
+    return list((await execute_core(db, _ROLE_NAMES, {"user_id": user_id})).scalars())
 
 
 async def issue_first_tokens(
@@ -127,11 +128,12 @@ async def issue_first_tokens(
     if db.new:  # entries the caller recorded first (a recovery code used) stay first
         await db.flush()
     if db.get_bind().dialect.name == "postgresql":
-        roles = list(await db.scalars(_LOGIN_IN_ONE_STATEMENT, {**session, **token, **login_event}))
+        everything = {**session, **token, **login_event}
+        roles = list((await execute_core(db, _LOGIN_IN_ONE_STATEMENT, everything)).scalars())
     else:
-        session_id = (await db.execute(_NEW_SESSION, session)).scalar_one()
-        await db.execute(_NEW_REFRESH_TOKEN, {**token, "session_id": session_id})
-        await db.execute(NEW_EVENT, login_event)
+        session_id = (await execute_core(db, _NEW_SESSION, session)).scalar_one()
+        await execute_core(db, _NEW_REFRESH_TOKEN, {**token, "session_id": session_id})
+        await execute_core(db, NEW_EVENT, login_event)
         roles = await role_names(db, user_id)
     await db.commit()
     return _token_pair(
@@ -154,7 +156,8 @@ async def issue_tokens(
     roles = await role_names(db, user_id)
     refresh_token = new_refresh_token()
     family_expires_at = as_utc(session.expires_at)
-    await db.execute(
+    await execute_core(
+        db,
         _NEW_REFRESH_TOKEN,
         {
             **_token_parameters(user_id, refresh_token, family_id, now, family_expires_at, policy),

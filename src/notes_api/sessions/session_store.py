@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
 from notes_api.clock import utcnow
+from notes_api.database import execute_core
 from notes_api.sessions.session_model import CLIENT_IP_LENGTH, USER_AGENT_LENGTH, LoginSession
 from notes_api.users.models import User
 
@@ -93,7 +94,7 @@ async def lock_user(
     would deadlock.
     """
     query = _LOCK_USER_FOR_UPDATE if for_update else _LOCK_USER_FOR_SHARE
-    return (await db.execute(query, {"user_id": user_id})).first()
+    return (await execute_core(db, query, {"user_id": user_id})).first()
 
 
 _USER_CHECK = select(User.hashed_password, User.disabled).where(User.id == bindparam("user_id"))

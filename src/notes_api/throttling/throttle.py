@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notes_api import keyed_locks
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.clock import as_utc, utcnow
+from notes_api.database import execute_core
 from notes_api.ip_addresses import address_bucket
 from notes_api.policies import ThrottlePolicy
 from notes_api.throttling.exceptions import AttemptSettledError, LoginThrottledError
@@ -107,7 +108,9 @@ async def reserve_attempt_reading(
                 raise
             if may_start:
                 attempt_id: int = (
-                    await db.execute(_NEW_ATTEMPT, {"user": user, "address": address, "now": now})
+                    await execute_core(
+                        db, _NEW_ATTEMPT, {"user": user, "address": address, "now": now}
+                    )
                 ).scalar_one()
                 result = await read(db)
                 await db.commit()
@@ -122,14 +125,13 @@ async def _lock_address(db: AsyncSession, address: str) -> None:
     """One lock per address, not per (username, address): the address ceiling and the
     in-flight cap count attempts for every username, and must see all of them."""
     if db.get_bind().dialect.name == "postgresql":
-        await db.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login:{address}"}
-        )
+        await execute_core(db, _ADDRESS_LOCK, {"key": f"login:{address}"})
 
 
 # Built once: every login runs these, and building one (with its cache key) cost up to a
 # fifth of a millisecond of the event loop each time. Module-level code is outside mutmut's
 # reach: the tests that killed the mutants of these clauses (docs/testing.md) still run.
+_ADDRESS_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 _RECENT = LoginAttempt.failed_at > bindparam("window_start")
 _FAILED = LoginAttempt.pending.is_(False)
 _IN_FLIGHT = LoginAttempt.pending.is_(True) & (
@@ -187,10 +189,11 @@ async def _may_start(
     if db.get_bind().dialect.name == "postgresql":
         counts = _EXPIRED_DELETED_AND_ATTEMPT_COUNTS
     else:
-        await db.execute(_EXPIRED_ATTEMPTS, {"window_start": now - policy.window})
+        await execute_core(db, _EXPIRED_ATTEMPTS, {"window_start": now - policy.window})
         counts = _ATTEMPT_COUNTS
     failures, last, pending, address_failures, oldest, address_pending = (
-        await db.execute(
+        await execute_core(
+            db,
             counts,
             {
                 "user": user,
@@ -221,10 +224,11 @@ def _refuse_until(until: datetime, now: datetime) -> None:
 
 async def settle_failure(db: AsyncSession, attempt_id: int) -> None:
     """The attempt failed: it now counts as a failure, from now."""
-    await db.execute(
+    await execute_core(
+        db,
         update(LoginAttempt)
         .where(LoginAttempt.id == attempt_id)
-        .values(pending=False, failed_at=utcnow())
+        .values(pending=False, failed_at=utcnow()),
     )
 
 
@@ -258,7 +262,7 @@ settled = asynccontextmanager(_settled)
 async def release(db: AsyncSession, attempt_id: int) -> None:
     """The attempt was never checked (no hashing capacity): it counts for nothing. Commits."""
     await db.rollback()
-    await db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+    await execute_core(db, delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
     await db.commit()
 
 
@@ -274,7 +278,8 @@ async def abandon(db: AsyncSession, attempt_id: int) -> None:
 async def clear(db: AsyncSession, username: str, client_ip: str | None, attempt_id: int) -> None:
     """A successful login forgets its pair's failures and its own attempt; attempts of
     the pair still in flight keep their records."""
-    await db.execute(
+    await execute_core(
+        db,
         _CLEARED_ATTEMPTS,
         {
             "attempt_id": attempt_id,
@@ -288,4 +293,4 @@ async def discard(db: AsyncSession, attempt_id: int) -> None:
     """The attempt was neither a failure nor a completed login (a password that is right
     but needs a second factor, an expired challenge): forget it without clearing the
     pair's failures, so wrong second-factor codes keep counting."""
-    await db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+    await execute_core(db, delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
