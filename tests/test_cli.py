@@ -108,11 +108,15 @@ def test_demo_users_are_created_once_and_their_passwords_shown_once(
     invoke: Invoke, client: TestClient
 ) -> None:
     first = invoke("ensure-demo-users")
+    # A failed run prints no "demo user created" line either: say why, not only "0 == 2".
+    assert first.exit_code == 0, (first.output, repr(first.exception))
     lines = [line for line in first.output.splitlines() if "demo user created" in line]
-    assert len(lines) == 2
+    assert len(lines) == 2, first.output
     username, password = lines[0].split(": ", 1)[1].split("  ")[0].split(" / ")
     assert login(client, username, password)["access_token"]
-    assert "demo user created" not in invoke("ensure-demo-users").output
+    second = invoke("ensure-demo-users")
+    assert second.exit_code == 0, (second.output, repr(second.exception))
+    assert "demo user created" not in second.output
 
 
 def test_unmigrated_database_asks_for_migrate(
