@@ -8,8 +8,11 @@ and with the password check answered from a cache after its first computation
 `POST /token` for eight users at 8 connections (`--connections`) with wrk and reads, from /proc,
 the CPU time of the server's threads (its main thread runs the event loop; the
 others are the hashing threads) and of every PostgreSQL process, divided by the
-logins answered. Raw argon2 on all cores (`bench.hashing`) is measured in the
-same run, so the printed ratio is the one `make bench` checks.
+logins answered. The reference login (`bench.reference_login`: the same statements,
+locks and argon2 on psycopg, with no framework) is served and measured beside them.
+Raw argon2 on all cores (`bench.hashing`) is measured in the same run, so the printed
+ratio is the one `make bench` checks, and the reference's beside it shows how much of
+the gap any framework would leave.
 
 The split is what docs/performance.md reasons from: on 2 CPUs, every millisecond
 the event loop and PostgreSQL spend per login is a millisecond argon2 does not get.

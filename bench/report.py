@@ -133,6 +133,12 @@ def ratios(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out["login_vs_raw_argon2"]["raw_one_thread_ratio"] = _ratio(
         login_rps, raw["one_thread"]["per_second"]
     )
+    if "reference_login" in results:  # the same work with no framework (bench.reference_login)
+        reference_rps = results["reference_login"]["rps"]
+        out["login_vs_raw_argon2"]["reference_login_ratio"] = _ratio(
+            reference_rps, raw["all_cores"]["per_second"]
+        )
+        out["login_vs_raw_argon2"]["over_reference_login"] = _ratio(login_rps, reference_rps)
     soak = results.get("soak")
     if soak:
         out["soak_errors"] = {
@@ -164,6 +170,8 @@ def render(results: dict[str, Any]) -> str:
         lines.append(_line("POST /notes", results["create_note"]))
     if "login" in results:
         lines.append(_line("POST /token (login, 8 users)", results["login"]))
+    if "reference_login" in results:
+        lines.append(_line("reference POST /token (8 users)", results["reference_login"]))
     if "login_one_pair" in results:
         lines.append(_line("POST /token (1 user, 1 address)", results["login_one_pair"]))
     if "logins_in_flight" in results:
@@ -202,6 +210,12 @@ def render(results: dict[str, Any]) -> str:
             lines.append(
                 f"{name:<26} {r['ratio']:>8}  {r['target']:<18} {'yes' if r['met'] else 'NO'}"
                 f"   {r['what']}"
+            )
+        login = out.get("login_vs_raw_argon2", {})
+        if "over_reference_login" in login:
+            lines.append(
+                f"{'':<26} the reference login made {login['reference_login_ratio']} of raw "
+                f"argon2; logins made {login['over_reference_login']} of the reference's"
             )
     return "\n".join(lines)
 

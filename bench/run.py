@@ -339,6 +339,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["login"] = bench.load(
             app.base_url, login_target, in_flight, f"POST /token c={in_flight}"
         ).as_dict()
+        results["reference_login"] = bench.load(
+            ref.base_url, login_target, in_flight, f"reference POST /token c={in_flight}"
+        ).as_dict()
         results["login_one_pair"] = bench.load(
             app.base_url, one_pair_login_target(), in_flight, f"POST /token 1 pair c={in_flight}"
         ).as_dict()

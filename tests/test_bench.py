@@ -46,3 +46,27 @@ def test_percentile_of_sorted_latencies() -> None:
 
 def test_ratios_need_the_endpoint_figures() -> None:
     assert report.ratios({}) == {}
+
+
+def test_the_report_sets_logins_beside_the_reference_login() -> None:
+    login = {"connections": 8, "rps": 60.0, "p50_ms": 130.0, "p99_ms": 180.0, "errors": 0}
+    ratio = {
+        "ratio": 0.6,
+        "target": ">= 0.8",
+        "met": False,
+        "what": "POST /token per second over raw argon2 verifications per second, all cores",
+        "reference_login_ratio": 0.75,
+        "over_reference_login": 0.8,
+    }
+    text = report.render(
+        {
+            "load_generator": "wrk",
+            "machine": {"cpus": 2},
+            "settings": {"workers": 1},
+            "login": login,
+            "reference_login": {**login, "rps": 75.0},
+            "ratios": {"login_vs_raw_argon2": ratio},
+        }
+    )
+    assert "reference POST /token (8 users)" in text
+    assert "the reference login made 0.75 of raw argon2; logins made 0.8 of the reference's" in text
