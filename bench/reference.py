@@ -72,7 +72,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-app.include_router(login_router(pool))
+app.include_router(login_router(pool, codec, settings))
 
 
 async def token_data(token: Annotated[str | None, Depends(bearer)]) -> TokenData:

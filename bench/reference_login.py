@@ -39,7 +39,7 @@ from notes_api.auth.tokens import (
     new_session_id,
 )
 from notes_api.clock import utcnow
-from notes_api.config import get_settings
+from notes_api.config import Settings
 from notes_api.ip_addresses import canonical_ip
 from notes_api.policies import RefreshPolicy
 from notes_api.sessions import issuing, service, session_store
@@ -77,25 +77,20 @@ CLEARED_ATTEMPTS_SQL = _sql(throttle._CLEARED_ATTEMPTS)
 LOCK_USER_SQL = _sql(session_store._LOCK_USER_FOR_UPDATE)
 LOGIN_SQL = _sql(issuing._LOGIN_IN_ONE_STATEMENT)
 
-settings = get_settings()
-policy = RefreshPolicy(
-    lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
-    family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
-)
-in_flight_per_address = settings.login_max_in_flight_per_address
-max_failures_per_user = settings.login_max_failures_per_user
-window = timedelta(minutes=settings.login_failure_window_minutes)
-codec = AccessTokenCodec(
-    key=settings.signing_key(),
-    algorithm=settings.jwt_algorithm,
-    issuer=settings.token_issuer,
-    audience=settings.jwt_audience,
-    lifetime=timedelta(minutes=settings.access_token_expire_minutes),
-)
 FormField = Annotated[str | None, Form()]
 
 
-def login_router(pool: AsyncConnectionPool[Any]) -> APIRouter:
+def login_router(
+    pool: AsyncConnectionPool[Any], codec: AccessTokenCodec, settings: Settings
+) -> APIRouter:
+    """`POST /token` on `pool`, issuing with the reference app's `codec`."""
+    policy = RefreshPolicy(
+        lifetime=timedelta(minutes=settings.refresh_token_expire_minutes),
+        family_lifetime=timedelta(minutes=settings.refresh_family_lifetime_minutes),
+    )
+    in_flight_per_address = settings.login_max_in_flight_per_address
+    max_failures_per_user = settings.login_max_failures_per_user
+    window = timedelta(minutes=settings.login_failure_window_minutes)
     router = APIRouter()
 
     @router.post("/token", response_model=TokenResponse)
