@@ -177,12 +177,12 @@ async def execute_core(
 ) -> CursorResult[*tuple[Any, ...]]:
     """Run `statement` as Core, on the session's connection and inside its transaction.
 
-    For statements whose rows are not ORM objects, on paths every login runs. The
-    session's own `execute` takes an INSERT, UPDATE or DELETE of a mapped class through
-    the ORM's bulk path, which matches the rows against the identity map: that costs
-    about as much again as the statement (`python -m bench.statement_cost`). Sessions
-    here never autoflush, so going past the session leaves nothing unflushed that it
-    would have flushed.
+    For statements that load no ORM objects, on the paths every login runs (the
+    throttle, the user's lock, the issuing of tokens). The session's own `execute` takes
+    an INSERT, UPDATE or DELETE of a mapped class through the ORM's bulk path, which
+    matches the rows against the identity map: that costs about as much again as the
+    statement itself (`python -m bench.statement_cost`). Sessions here never autoflush,
+    so going past the session leaves nothing unflushed that it would have flushed.
     """
     connection = await db.connection()
     return await connection.execute(statement, parameters)
