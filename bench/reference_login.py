@@ -69,7 +69,7 @@ def _sql(statement: Executable) -> _Query:
     return _Query(str(compiled), {k: v for k, v in compiled.params.items() if v is not None})
 
 
-LOCK_SQL = _Query("SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {})
+LOCK_SQL = _sql(throttle._ADDRESS_LOCK)
 COUNTS_SQL = _sql(throttle._EXPIRED_DELETED_AND_ATTEMPT_COUNTS)
 NEW_ATTEMPT_SQL = _sql(throttle._NEW_ATTEMPT)
 LOGIN_USER_SQL = _sql(service._LOGIN_USER)
@@ -141,20 +141,22 @@ def login_router(
             ).fetchone()
         if user is None or attempt is None:
             raise HTTPException(400, "invalid_grant")
-        user_id, hashed = user[0], user[3]  # users.id, users.hashed_password
+        user_id, name, hashed = user[0], user[1], user[3]  # id, username, hashed_password
         valid, _ = await in_hashing_thread(verify_password, password, hashed)
         if not valid:
             raise HTTPException(400, "invalid_grant")
         sid, refresh = new_session_id(), new_refresh_token()
         session_expires_at = now + policy.family_lifetime
         event = event_parameters(
-            AuditAction.LOGIN_SUCCEEDED, Actor(id=user_id, client_ip=client_ip), target=username
+            AuditAction.LOGIN_SUCCEEDED, Actor(id=user_id, client_ip=client_ip), target=name
         )
         async with pool.connection() as connection, connection.transaction():
             await CLEARED_ATTEMPTS_SQL.run(
                 connection, {"attempt_id": attempt[0], "user": user_key, "address": address}
             )
-            await LOCK_USER_SQL.run(connection, {"user_id": user_id})
+            locked = await (await LOCK_USER_SQL.run(connection, {"user_id": user_id})).fetchone()
+            if locked is None or locked[1] or locked[0] != hashed:  # disabled, or a new password
+                raise HTTPException(400, "invalid_grant")
             roles = await (
                 await LOGIN_SQL.run(
                     connection,
@@ -176,7 +178,7 @@ def login_router(
             ).fetchall()
         access = codec.encode(
             user_id=user_id,
-            username=username,
+            username=name,
             roles=[role for (role,) in roles],
             session_id=sid,
             amr=["pwd"],
