@@ -6,7 +6,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, TextClause, text
@@ -165,3 +167,25 @@ def test_sixteen_concurrent_writers_all_succeed(client: TestClient, make_user: M
     assert statuses == [201] * 64
     listed = client.get("/notes", headers=headers, params={"limit": 100}).json()["items"]
     assert len(listed) == 64
+
+
+@postgres_only
+def test_a_read_connection_that_fails_its_set_up_answers_503_and_is_closed(
+    client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = bearer(login(client, make_user().username)["access_token"])
+    opened: list[psycopg.AsyncConnection[Any]] = []
+    execute = psycopg.AsyncConnection.execute
+
+    async def failing_set_up(
+        connection: psycopg.AsyncConnection[Any], query: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if query == "SET TIME ZONE 'UTC'":
+            opened.append(connection)
+            raise psycopg.OperationalError("the server went away during set-up")
+        return await execute(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", failing_set_up)
+    assert client.get("/notes", headers=headers).status_code == 503
+    assert opened, "the read opened no connection of its own"
+    assert all(connection.closed for connection in opened)  # not left for the GC to find

@@ -197,10 +197,16 @@ class DriverReader:
             connection = await psycopg.AsyncConnection.connect(
                 **self._connect_args, autocommit=True
             )
-            # Rows carry UTC timestamps, as the API writes them, whatever the server's zone.
-            await connection.execute("SET TIME ZONE 'UTC'")
         except psycopg.Error as error:
             raise self._translated(query, error, lost=True) from error
+        try:
+            # Rows carry UTC timestamps, as the API writes them, whatever the server's zone.
+            await connection.execute("SET TIME ZONE 'UTC'")
+        except BaseException as error:
+            connection.pgconn.finish()  # in no pool yet: nothing else would close it
+            if isinstance(error, psycopg.Error):
+                raise self._translated(query, error, lost=True) from error
+            raise
         return cast(Connection, connection)
 
     @staticmethod
