@@ -202,10 +202,11 @@ class DriverReader:
         try:
             # Rows carry UTC timestamps, as the API writes them, whatever the server's zone.
             await connection.execute("SET TIME ZONE 'UTC'")
-        except BaseException as error:
+        except psycopg.Error as error:
             connection.pgconn.finish()  # in no pool yet: nothing else would close it
-            if isinstance(error, psycopg.Error):
-                raise self._translated(query, error, lost=True) from error
+            raise self._translated(query, error, lost=True) from error
+        except BaseException:  # cancelled during the set-up
+            connection.pgconn.finish()
             raise
         return cast(Connection, connection)
 
