@@ -98,17 +98,13 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     tool = choose_tool(args.loadgen)
     url = seed.sqlalchemy_url(args.database_url)
     seed.prepare(url)
-    runs: dict[str, list[dict[str, float]]] = {
-        "as_shipped": [],
-        "without_hashing": [],
-        "reference": [],
-    }
     with ExitStack() as stack:
         arms = {
             name: stack.enter_context(factory_server(url, f"bench.login_cpu:{name}"))
             for name in ("as_shipped", "without_hashing")
         }
         arms["reference"] = stack.enter_context(servers.reference(url))
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
         for server in arms.values():  # warm up
             run_load(tool, server.base_url, logins_target(), args.connections, 2)
         for _ in range(args.rounds):
