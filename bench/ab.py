@@ -30,6 +30,7 @@ from bench import report, seed, servers
 from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
 from bench.run import (
     add_load_arguments,
+    in_turn,
     login,
     logins_target,
     median_of,
@@ -126,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             for server, target in pair.values():  # warm up
                 run_load(tool, server.base_url, target, connections, 1)
             cpu: dict[str, list[float]] = {name: [] for name in pair}
-            for _ in range(args.rounds):
-                for name, (server, target) in pair.items():
+            for number in range(args.rounds):
+                for name, (server, target) in in_turn(pair.items(), number):
                     before = server.cpu_seconds()
                     logins = None
                     if shape == "notes-with-logins":

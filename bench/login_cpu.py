@@ -32,7 +32,7 @@ from fastapi import FastAPI
 from bench import seed, servers
 from bench.loadgen import choose_tool, run_load
 from bench.revocation import factory_server
-from bench.run import add_load_arguments, logins_target, raw_argon2, write_json
+from bench.run import add_load_arguments, in_turn, logins_target, raw_argon2, write_json
 
 
 def as_shipped() -> FastAPI:
@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
         for server in arms.values():  # warm up
             run_load(tool, server.base_url, logins_target(), args.connections, 2)
-        for _ in range(args.rounds):
-            for name, server in arms.items():
+        for number in range(args.rounds):
+            for name, server in in_turn(arms.items(), number):
                 runs[name].append(measure(tool, server, args.connections, args.duration))
     raw = raw_argon2(os.cpu_count() or 1, args.duration)
     medians: dict[str, dict[str, float]] = {}

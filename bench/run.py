@@ -7,7 +7,8 @@ Order of work:
    (bench/reference.py) on the 10k one; one uvicorn worker each unless told.
 3. Rounds: each request shape runs `--rounds` times for `--duration` seconds, the
    shapes taking turns within a round, so that a noisy neighbour hits all of them
-   alike; the medians are reported.
+   alike, in reverse order every other round (`in_turn`), so that no shape always
+   holds the same place; the medians are reported.
 4. Concurrency sweep, raw argon2, logins alone, GET /notes with and without
    logins in flight, POST /notes, EXPLAIN at 1M rows, then the soak.
 5. A table and the ratios on stdout; bench/results.json; docs/bench.png.
@@ -24,15 +25,17 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import report, seed, servers, soak
 from bench.loadgen import LoadResult, LoadRun, Target, choose_tool, run_load
 from notes_api.pagination import encode_cursor
+
+T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 CONCURRENCY_LEVELS = (1, 8, 32, 128, 256)
@@ -175,9 +178,23 @@ class Bench:
         runs: dict[str, list[LoadResult]] = {name: [] for name in shapes}
         for number in range(1, self.args.rounds + 1):
             print(f"round {number}/{self.args.rounds}", file=sys.stderr)
-            for name, shape in shapes.items():
+            for name, shape in in_turn(shapes.items(), number - 1):
                 runs[name].append(shape())
         return {name: median_of(results) for name, results in runs.items()}
+
+
+def in_turn(contenders: Iterable[T], round_number: int) -> list[T]:
+    """The order in which side-by-side contenders run in round `round_number` (from 0):
+    as given in even rounds, reversed in odd ones.
+
+    Taking turns in one fixed order lets the place itself weigh on the result: with the
+    same code on both arms, `bench.ab` measured the arm that ran first in every round at
+    x0.88 and x0.87 of the other (note, notes), and x0.97 and x1.11 (note, healthz) with
+    the arms swapped. Reversed every other round, each contender runs as often first as
+    last over an even number of rounds.
+    """
+    order = list(contenders)
+    return order if round_number % 2 == 0 else order[::-1]
 
 
 def alternating_rounds(
@@ -193,8 +210,8 @@ def alternating_rounds(
         run_load(tool, server.base_url, targets[name], args.connections, 1)
     runs: dict[str, list[LoadResult]] = {name: [] for name in arms}
     cpu = dict.fromkeys(arms, 0.0)
-    for _ in range(args.rounds):
-        for name, server in arms.items():
+    for number in range(args.rounds):
+        for name, server in in_turn(arms.items(), number):
             before = server.cpu_seconds()
             runs[name].append(
                 run_load(tool, server.base_url, targets[name], args.connections, args.duration)

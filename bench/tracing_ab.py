@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from bench import report, seed, servers
 from bench.ab import targets
 from bench.loadgen import LoadResult, choose_tool, run_load
-from bench.run import add_load_arguments, median_of
+from bench.run import add_load_arguments, in_turn, median_of
 
 ARMS = {
     "off": {},
@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             cpu: dict[str, list[float]] = {name: [] for name in arms}
             for server, target in pairs.values():  # warm up
                 run_load(tool, server.base_url, target, args.connections, 1)
-            for _ in range(args.rounds):
-                for name, (server, target) in pairs.items():
+            for number in range(args.rounds):
+                for name, (server, target) in in_turn(pairs.items(), number):
                     before = server.cpu_seconds()
                     result = run_load(
                         tool, server.base_url, target, args.connections, args.duration

@@ -70,3 +70,11 @@ def test_the_report_sets_logins_beside_the_reference_login() -> None:
     )
     assert "reference POST /token (8 users)" in text
     assert "the reference login made 0.75 of raw argon2; logins made 0.8 of the reference's" in text
+
+
+def test_side_by_side_contenders_swap_places_every_other_round() -> None:
+    # A fixed order let the place weigh on the ratios (the first arm ran ~10 % faster).
+    arms = ["base", "head", "ref"]
+    assert run.in_turn(arms, 0) == ["base", "head", "ref"]
+    assert run.in_turn(arms, 1) == ["ref", "head", "base"]
+    assert run.in_turn(iter(arms), 2) == ["base", "head", "ref"]
