@@ -188,10 +188,10 @@ def in_turn(contenders: Iterable[T], round_number: int) -> list[T]:
     as given in even rounds, reversed in odd ones.
 
     Taking turns in one fixed order lets the place itself weigh on the result: with the
-    same code on both arms, `bench.ab` measured the arm that ran first in every round at
-    x0.88 and x0.87 of the other (note, notes), and x0.97 and x1.11 (note, healthz) with
-    the arms swapped. Reversed every other round, each contender runs as often first as
-    last over an even number of rounds.
+    same code on both arms, `bench.ab` measured the working tree at x0.88 and x0.87 of the
+    base (note, notes) when the base ran first in every round, and at x0.97 and x1.11 (note,
+    healthz) when the working tree did. Reversed every other round, each contender runs as
+    often first as last over an even number of rounds.
     """
     order = list(contenders)
     return order if round_number % 2 == 0 else order[::-1]

@@ -73,7 +73,7 @@ def test_the_report_sets_logins_beside_the_reference_login() -> None:
 
 
 def test_side_by_side_contenders_swap_places_every_other_round() -> None:
-    # A fixed order let the place weigh on the ratios (the first arm ran ~10 % faster).
+    # In one fixed order the place weighed on the ratios (bench.run.in_turn's docstring).
     arms = ["base", "head", "ref"]
     assert run.in_turn(arms, 0) == ["base", "head", "ref"]
     assert run.in_turn(arms, 1) == ["ref", "head", "base"]
