@@ -4,7 +4,9 @@ pruning)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -104,3 +106,30 @@ def test_a_confirmation_is_trusted_for_trust_seconds_and_no_longer(
         )
         current.append(cache.is_current())
     assert current == [True, True, False]
+
+
+def test_a_confirmation_from_another_thread_wakes_a_request_waiting_for_it() -> None:
+    """The feed may confirm on another event loop than the request's (a test client's
+    portal thread): the waiter is woken on its own loop, at once, not at its deadline."""
+    cache = RevocationCache(window_seconds=WINDOW, trust_seconds=1.0, catch_up_seconds=30.0)
+    feed = threading.Timer(0.05, lambda: cache.confirm(time.monotonic()))
+
+    async def request() -> float:
+        started = time.monotonic()
+        feed.start()
+        await cache.wait_until_current()
+        return time.monotonic() - started
+
+    waited = asyncio.run(request())
+
+    assert cache.is_current()
+    assert waited < 5.0
+
+
+def test_a_request_stops_waiting_after_catch_up_seconds_and_is_refused() -> None:
+    cache = RevocationCache(window_seconds=WINDOW, trust_seconds=1.0, catch_up_seconds=0.05)
+
+    asyncio.run(cache.wait_until_current())
+
+    with pytest.raises(revocation_cache.RevocationStateUnknownError):
+        cache.check(7, "sid", time.time())

@@ -103,6 +103,7 @@ async def get_token_data(
         data = verification.token_codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
+    await verification.revocations.wait_until_current()
     try:
         verification.revocations.check(data.id, data.session_id, data.issued_at)
     except TokenRevokedError:

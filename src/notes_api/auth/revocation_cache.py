@@ -13,13 +13,22 @@ otherwise the worker cannot tell whether the token was revoked, and refuses
 it (503) rather than let a revoked one through. Checking costs two dict
 lookups and a clock read: no database round trip.
 
+A worker that stood still for a moment (a long garbage collection, a starved
+CPU) finds its cache out of date when it moves again, although its feed is
+fine and confirms on its next poll or ping, a fraction of a second later.
+So a request that finds the cache out of date waits for that confirmation,
+up to `catch_up_seconds`, before it is refused (`wait_until_current`).
+
 Pure: no FastAPI, no database, so the bearer dependency can use it and tests
 can drive it directly.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -27,6 +36,11 @@ from datetime import timedelta
 TRUST_SECONDS = 1.0
 """How long a confirmation of the feed is trusted: a listener that went silent (a
 dead connection nobody noticed) stops vouching for the cache after this long."""
+
+
+CATCH_UP_SECONDS = 0.5
+"""How long a request waits for the feed's next confirmation when the last one is too old.
+Both feeds confirm every 0.2 s; during an outage this is what a 503 costs in latency."""
 
 
 class TokenRevokedError(Exception):
@@ -48,15 +62,25 @@ def cache_window(access_token_lifetime: timedelta) -> float:
 
 
 class RevocationCache:
-    def __init__(self, window_seconds: float, trust_seconds: float = TRUST_SECONDS) -> None:
+    def __init__(
+        self,
+        window_seconds: float,
+        trust_seconds: float = TRUST_SECONDS,
+        catch_up_seconds: float = CATCH_UP_SECONDS,
+    ) -> None:
         self.window_seconds = window_seconds
         self.trust_seconds = trust_seconds
+        self.catch_up_seconds = catch_up_seconds
         self._ended: dict[str, float] = {}
         """sid -> when it ended (epoch seconds, for pruning only)."""
         self._cut_offs: dict[int, float] = {}
         """user id -> tokens issued before this epoch time are refused."""
         self._confirmed_at = -math.inf
         """Monotonic time before which every revocation committed is applied."""
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        """Requests waiting for the next confirmation, each on its event loop: a test
+        harness may run requests on another loop, in another thread, than the feed."""
+        self._waiters_lock = threading.Lock()
 
     def check(self, user_id: int, session_id: str | None, issued_at: float) -> None:
         """Raise unless a token with these claims is known not to be revoked."""
@@ -70,6 +94,27 @@ class RevocationCache:
 
     def is_current(self) -> bool:
         return time.monotonic() - self._confirmed_at <= self.trust_seconds
+
+    async def wait_until_current(self) -> None:
+        """Return at once if the cache is current; otherwise when the feed's next
+        confirmations make it so, or after `catch_up_seconds` if they do not (`check`
+        then refuses)."""
+        if self.is_current():  # every request but those just after a standstill
+            return
+        deadline = time.monotonic() + self.catch_up_seconds
+        while not self.is_current() and (left := deadline - time.monotonic()) > 0:
+            loop = asyncio.get_running_loop()
+            confirmed = loop.create_future()
+            with self._waiters_lock:
+                self._waiters.append((loop, confirmed))
+            try:
+                await asyncio.wait_for(confirmed, left)
+            except TimeoutError:
+                return
+            finally:
+                with self._waiters_lock:
+                    if (loop, confirmed) in self._waiters:
+                        self._waiters.remove((loop, confirmed))
 
     def has_ended(self, sid: str) -> bool:
         return sid in self._ended
@@ -93,6 +138,12 @@ class RevocationCache:
     def confirm(self, as_of: float) -> None:
         """Everything committed before monotonic time `as_of` has been applied."""
         self._confirmed_at = max(self._confirmed_at, as_of)
+        with self._waiters_lock:
+            waiters, self._waiters = self._waiters, []
+        for loop, confirmed in waiters:
+            # A loop closed under its waiter (a test harness's) must not break the feed.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_wake, confirmed)
 
     def invalidate(self) -> None:
         """The feed broke: nothing vouches for the cache until it is reloaded."""
@@ -106,3 +157,8 @@ class RevocationCache:
 
     def __len__(self) -> int:
         return len(self._ended) + len(self._cut_offs)
+
+
+def _wake(confirmed: asyncio.Future[None]) -> None:
+    if not confirmed.done():  # a waiter that timed out has cancelled it
+        confirmed.set_result(None)
