@@ -77,8 +77,8 @@ class RevocationCache:
         """user id -> tokens issued before this epoch time are refused."""
         self._confirmed_at = -math.inf
         """Monotonic time before which every revocation committed is applied."""
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        """Requests waiting for the next confirmation, each on its event loop: a test
+        self._waiters: dict[asyncio.Future[None], asyncio.AbstractEventLoop] = {}
+        """Requests waiting for the next confirmation, each with its event loop: a test
         harness may run requests on another loop, in another thread, than the feed."""
         self._waiters_lock = threading.Lock()
 
@@ -106,15 +106,14 @@ class RevocationCache:
             loop = asyncio.get_running_loop()
             confirmed = loop.create_future()
             with self._waiters_lock:
-                self._waiters.append((loop, confirmed))
+                self._waiters[confirmed] = loop
             try:
                 await asyncio.wait_for(confirmed, left)
             except TimeoutError:
                 return
             finally:
                 with self._waiters_lock:
-                    if (loop, confirmed) in self._waiters:
-                        self._waiters.remove((loop, confirmed))
+                    self._waiters.pop(confirmed, None)  # during an outage, one of many
 
     def has_ended(self, sid: str) -> bool:
         return sid in self._ended
@@ -139,8 +138,8 @@ class RevocationCache:
         """Everything committed before monotonic time `as_of` has been applied."""
         self._confirmed_at = max(self._confirmed_at, as_of)
         with self._waiters_lock:
-            waiters, self._waiters = self._waiters, []
-        for loop, confirmed in waiters:
+            waiters, self._waiters = self._waiters, {}
+        for confirmed, loop in waiters.items():
             # A loop closed under its waiter (a test harness's) must not break the feed.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_wake, confirmed)
