@@ -133,3 +133,25 @@ def test_a_request_stops_waiting_after_catch_up_seconds_and_is_refused() -> None
 
     with pytest.raises(revocation_cache.RevocationStateUnknownError):
         cache.check(7, "sid", time.time())
+
+
+def test_a_request_that_stopped_waiting_leaves_no_waiter_behind() -> None:
+    """During an outage every bearer request times out waiting: none may stay registered."""
+    cache = RevocationCache(window_seconds=WINDOW, trust_seconds=1.0, catch_up_seconds=0.01)
+
+    asyncio.run(cache.wait_until_current())
+
+    assert cache._waiters == {}
+
+
+def test_a_waiter_whose_event_loop_closed_does_not_break_the_feeds_confirmation() -> None:
+    cache = RevocationCache(window_seconds=WINDOW, trust_seconds=1.0, catch_up_seconds=30.0)
+    loop = asyncio.new_event_loop()
+    waiting = loop.create_task(cache.wait_until_current())
+    loop.run_until_complete(asyncio.sleep(0.01))  # the request is waiting now
+    waiting._log_destroy_pending = False  # type: ignore[attr-defined] # abandoned on purpose
+    loop.close()
+
+    cache.confirm(time.monotonic())
+
+    assert cache.is_current()
