@@ -189,3 +189,28 @@ def test_a_read_connection_that_fails_its_set_up_answers_503_and_is_closed(
     assert client.get("/notes", headers=headers).status_code == 503
     assert opened, "the read opened no connection of its own"
     assert all(connection.closed for connection in opened)  # not left for the GC to find
+
+
+@postgres_only
+def test_a_read_still_running_when_the_reader_closes_closes_its_connection(
+    client: TestClient, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app stops (its reader closes) while a read is in flight: the read's connection
+    is closed when the read ends, not handed back to a reader nobody will close again."""
+    headers = bearer(login(client, make_user().username)["access_token"])
+    reader = client.app.state.reader  # type: ignore[attr-defined]
+    used: list[psycopg.AsyncConnection[Any]] = []
+    execute = psycopg.AsyncConnection.execute
+
+    async def closing_the_reader_mid_read(
+        connection: psycopg.AsyncConnection[Any], query: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if isinstance(query, str) and "FROM notes" in query and not used:
+            used.append(connection)
+            await reader.close()
+        return await execute(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", closing_the_reader_mid_read)
+    assert client.get("/notes", headers=headers).status_code == 200
+    assert used, "the read ran on no connection of the reader's"
+    assert all(connection.closed for connection in used)

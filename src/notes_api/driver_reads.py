@@ -69,6 +69,7 @@ class DriverReader:
         _, self._connect_args = engine.dialect.create_connect_args(engine.url)
         self.gate = gate
         self._idle: list[Connection] = []
+        self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queries: dict[int, _Query] = {}
         self._tracer: Tracer | None = None
@@ -105,9 +106,18 @@ class DriverReader:
         return self._in_use, len(self._idle), self.gate.permits or 0
 
     async def close(self) -> None:
+        """Close the idle connections now, and each one a read still in flight hands back
+        later (the app stopped under it): no connection is left for the GC to find."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()
+
+    async def _put_back(self, connection: Connection) -> None:
+        if self._closed:
+            await connection.close()
+        else:
+            self._idle.append(connection)
 
     def _compiled(self, statement: Select[*tuple[Any, ...]]) -> _Query:
         query = self._queries.get(id(statement))
@@ -148,12 +158,12 @@ class DriverReader:
                 if not fresh:
                     raise _Lost(error) from error
                 raise self._translated(query, error, lost=True) from error
-            self._idle.append(connection)  # the statement failed, the connection is fine
+            await self._put_back(connection)  # the statement failed, the connection is fine
             raise self._translated(query, error, lost=False) from error
         except BaseException:  # cancelled mid-query: its state is unknown, so it is not reused
             connection.pgconn.finish()
             raise
-        self._idle.append(connection)
+        await self._put_back(connection)
         return rows
 
     async def _traced(
