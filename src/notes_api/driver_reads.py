@@ -69,7 +69,10 @@ class DriverReader:
         _, self._connect_args = engine.dialect.create_connect_args(engine.url)
         self.gate = gate
         self._idle: list[Connection] = []
-        self._closed = False
+        self._closes = 0
+        """How many times `close` ran: a read that began before the last one closes its
+        connection instead of handing it back (the reader itself stays usable, for an app
+        whose lifespan runs again)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queries: dict[int, _Query] = {}
         self._tracer: Tracer | None = None
@@ -108,13 +111,13 @@ class DriverReader:
     async def close(self) -> None:
         """Close the idle connections now, and each one a read still in flight hands back
         later (the app stopped under it): no connection is left for the GC to find."""
-        self._closed = True
+        self._closes += 1
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()
 
-    async def _put_back(self, connection: Connection) -> None:
-        if self._closed:
+    async def _put_back(self, connection: Connection, closes_before: int) -> None:
+        if self._closes != closes_before:  # the reader closed while this read ran
             await connection.close()
         else:
             self._idle.append(connection)
@@ -143,6 +146,7 @@ class DriverReader:
     async def _run(
         self, query: _Query, parameters: Mapping[str, Any] | None, *, reuse: bool
     ) -> list[tuple[Any, ...]]:
+        closes_before = self._closes
         connection = self._take_idle() if reuse else None
         fresh = connection is None
         if connection is None:
@@ -158,12 +162,13 @@ class DriverReader:
                 if not fresh:
                     raise _Lost(error) from error
                 raise self._translated(query, error, lost=True) from error
-            await self._put_back(connection)  # the statement failed, the connection is fine
+            # The statement failed, not the connection: it may serve the next read.
+            await self._put_back(connection, closes_before)
             raise self._translated(query, error, lost=False) from error
         except BaseException:  # cancelled mid-query: its state is unknown, so it is not reused
             connection.pgconn.finish()
             raise
-        await self._put_back(connection)
+        await self._put_back(connection, closes_before)
         return rows
 
     async def _traced(
