@@ -103,9 +103,8 @@ async def get_token_data(
         data = verification.token_codec.decode(token)
     except InvalidTokenError:
         raise invalid_token() from None
-    await verification.revocations.wait_until_current()
     try:
-        verification.revocations.check(data.id, data.session_id, data.issued_at)
+        await verification.revocations.check_current(data.id, data.session_id, data.issued_at)
     except TokenRevokedError:
         raise invalid_token() from None
     except RevocationStateUnknownError:

@@ -17,7 +17,7 @@ A worker that stood still for a moment (a long garbage collection, a starved
 CPU) finds its cache out of date when it moves again, although its feed is
 fine and confirms on its next poll or ping, a fraction of a second later.
 So a request that finds the cache out of date waits for that confirmation,
-up to `catch_up_seconds`, before it is refused (`wait_until_current`).
+up to `catch_up_seconds`, before it is refused (`check_current`).
 
 Pure: no FastAPI, no database, so the bearer dependency can use it and tests
 can drive it directly.
@@ -92,15 +92,21 @@ class RevocationCache:
         if cut_off is not None and issued_at < cut_off:
             raise TokenRevokedError
 
+    async def check_current(self, user_id: int, session_id: str | None, issued_at: float) -> None:
+        """`check`, after waiting for the feed if the cache is out of date: the request's
+        path pays nothing more than `check` unless it comes just after a standstill."""
+        try:
+            self.check(user_id, session_id, issued_at)
+        except RevocationStateUnknownError:
+            await self.wait_until_current()
+            self.check(user_id, session_id, issued_at)
+
     def is_current(self) -> bool:
         return time.monotonic() - self._confirmed_at <= self.trust_seconds
 
     async def wait_until_current(self) -> None:
-        """Return at once if the cache is current; otherwise when the feed's next
-        confirmations make it so, or after `catch_up_seconds` if they do not (`check`
-        then refuses)."""
-        if self.is_current():  # every request but those just after a standstill
-            return
+        """Return when the feed's confirmations make the cache current, or after
+        `catch_up_seconds` if they do not (`check` then refuses)."""
         deadline = time.monotonic() + self.catch_up_seconds
         while not self.is_current() and (left := deadline - time.monotonic()) > 0:
             loop = asyncio.get_running_loop()
