@@ -229,6 +229,30 @@ def test_configured_algorithm_is_the_one_accepted() -> None:
     )
 
 
+def test_a_secret_that_is_a_public_key_in_disguise_stops_the_codec_being_built() -> None:
+    pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA" + "A" * 43 + "=\n-----END PUBLIC KEY-----"
+    with pytest.raises(jwt.InvalidKeyError):
+        replace(codec, key=pem)
+
+
+def test_the_secret_is_checked_once_not_at_every_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checks: list[bytes] = []
+
+    def counted_check(key: bytes) -> bool:
+        checks.append(key)
+        return jwt.utils.is_pem_format(key)
+
+    monkeypatch.setattr(jwt.algorithms, "is_pem_format", counted_check)
+    fresh = replace(codec)
+    token = fresh.encode(user_id=1, username="a", roles=["user"], session_id="s1", amr=["pwd"])
+    checks.clear()  # the codec's own check, and encode's
+    for _ in range(3):
+        assert fresh.decode(token).id == 1
+    assert checks == []
+
+
 def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from jwt import PyJWK
 from pydantic import BaseModel, ConfigDict
 
+from notes_api.auth.hmac_secret import verification_key
 from notes_api.auth.keys import FORBIDDEN_HEADERS, KeyRing, PublicKey
 from notes_api.validation import DATABASE_INT_MAX
 
@@ -80,6 +82,14 @@ class AccessTokenCodec:
     issuer: str
     audience: str
     lifetime: timedelta
+    _verifying: PyJWK | KeyRing = field(init=False, repr=False, compare=False)
+    """What verifies: the secret as a key object PyJWT checked once (`hmac_secret`), or the
+    key ring."""
+
+    def __post_init__(self) -> None:
+        key = self.key
+        verifying = verification_key(key, self.algorithm) if isinstance(key, str) else key
+        object.__setattr__(self, "_verifying", verifying)
 
     def encode(
         self,
@@ -163,20 +173,21 @@ class AccessTokenCodec:
             issued_at=float(issued_at),
         )
 
-    def _verification_key(self, token: str) -> str | PublicKey:
+    def _verification_key(self, token: str) -> PyJWK | PublicKey:
         """The key for this token: the HMAC secret, or the published key of its `kid`.
 
         `jwt.decode_complete` is given only the configured algorithm, so an HS256 token
         is never checked against a public key. An HMAC token's header is read once, by
         PyJWT: this path stays as cheap as before asymmetric keys existed.
         """
-        if isinstance(self.key, str):
-            return self.key
+        verifying = self._verifying
+        if isinstance(verifying, PyJWK):
+            return verifying
         header = jwt.get_unverified_header(token)
         if header.get("alg") != self.algorithm:
             raise InvalidTokenError("unexpected alg")
         kid = header.get("kid")
-        key = self.key.public_keys.get(kid) if isinstance(kid, str) else None
+        key = verifying.public_keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidTokenError("unknown kid")
         return key
