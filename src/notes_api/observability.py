@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
@@ -99,7 +98,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or tracing.random_hex_id(128)
         status = 500  # what the client gets if the app raises before answering
 
         async def send_with_request_id(message: Message) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
+import random
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -176,11 +176,24 @@ def incoming_trace_id(scope: Scope) -> str | None:
 
 
 def new_trace_id() -> str:
-    return secrets.token_hex(16)
+    return random_hex_id(128)
 
 
 def new_span_id() -> str:
-    return secrets.token_hex(8)
+    return random_hex_id(64)
+
+
+def random_hex_id(bits: int) -> str:
+    """A random id of `bits` bits in lower-case hex, never all zeros (W3C Trace Context
+    forbids that for trace and span ids).
+
+    For ids that correlate, never for secrets: drawn from `random`, as OpenTelemetry's own
+    `RandomIdGenerator` draws them, because `secrets` and `uuid4` read the kernel's
+    generator, a system call per id, and every request takes three (its request id, trace
+    id and span id). CPython reseeds `random` in a forked worker.
+    """
+    value = random.getrandbits(bits) or 1  # all zeros comes once in 2**bits draws
+    return f"{value:0{bits // 4}x}"
 
 
 def environment() -> Mapping[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from notes_api import tracing
 from notes_api.main import create_app
 from tests.conftest import DEFAULT_PASSWORD, MakeUser, make_settings
 from tests.otlp_collector import Collector, running_collector
@@ -65,6 +66,16 @@ def test_with_tracing_off_the_access_line_carries_the_incoming_trace_id(
         assert re.fullmatch(r"[0-9a-f]{16}", line["span_id"])
         assert line["span_id"] != PARENT_ID
     assert len({fresh["trace_id"], zeros["trace_id"], upper["trace_id"], TRACE_ID}) == 4
+
+
+@pytest.mark.parametrize(
+    ("bits", "draw", "expected"), [(128, 5, "0" * 31 + "5"), (64, 0, "0" * 15 + "1")]
+)
+def test_a_new_id_is_fixed_width_hex_and_never_all_zeros(
+    bits: int, draw: int, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracing.random, "getrandbits", lambda _bits: draw)
+    assert tracing.random_hex_id(bits) == expected
 
 
 def hex_id(raw: bytes) -> str:
