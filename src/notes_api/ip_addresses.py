@@ -8,6 +8,7 @@ must never share a bucket with others or reach a column sized for addresses.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 MAX_ADDRESS_LENGTH = 64
@@ -20,6 +21,7 @@ UNKNOWN_BUCKET = "unknown"
 nothing tells them apart."""
 
 
+@lru_cache(maxsize=4096)
 def canonical_ip(host: str | None) -> str | None:
     """The address in its one canonical spelling, or None when `host` is not an IP address.
 
@@ -28,6 +30,11 @@ def canonical_ip(host: str | None) -> str | None:
     Dotted quads with leading zeros (`010.001.002.001`) are not addresses: C's
     `inet_aton` reads them as octal (8.1.2.1), other parsers as decimal, so any
     reading would be a guess.
+
+    Memoized: every request asks this of its client's address, parsing costs about 5 µs
+    and a server sees few distinct clients. The answer depends on the text alone, and the
+    cache holds at most 4,096 (a megabyte or two at worst), so a client that sends a new
+    `X-Forwarded-For` every time only evicts entries.
     """
     if not host or len(host) > MAX_ADDRESS_LENGTH:
         return None
