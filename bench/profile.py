@@ -27,7 +27,7 @@ from bench import seed, servers
 from bench.loadgen import Target, choose_tool, run_load
 from bench.run import DEFAULT_DATABASE_URL, login, logins_target
 
-SHAPES = ("healthz", "me", "notes", "reference", "login")
+SHAPES = ("healthz", "me", "notes", "note", "reference", "login")
 EVENT_LOOP_FRAME = "Runner.run"
 """Samples whose stack passes through asyncio's runner are the event-loop thread's."""
 
@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 target = Target("GET", "/identify/me", auth)
             elif shape == "notes":
                 target = Target("GET", "/notes?limit=20", auth)
+            elif shape == "note":
+                target = Target("GET", "/notes/2", auth)  # the reader's (seed: even ids)
             elif shape == "reference":
                 server = stack.enter_context(servers.reference(url))
                 target = Target("GET", "/notes?limit=20", auth)

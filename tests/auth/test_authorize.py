@@ -5,12 +5,13 @@ from __future__ import annotations
 import inspect
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Annotated
 
 import pytest
 from fastapi import APIRouter, Body, Depends, FastAPI
+from fastapi.params import Depends as DependsParam
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
@@ -290,8 +291,34 @@ def test_public_list_is_exactly_what_the_contract_makes_public() -> None:
     } == PUBLIC_PATHS
 
 
-def test_the_role_check_costs_no_thread_pool_hop() -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "parameter"), [(async_declared, "token"), (sync_injected, "_authorize_guard")]
+)
+def test_the_role_check_costs_no_thread_pool_hop(
+    endpoint: Callable[..., object], parameter: str
+) -> None:
     """FastAPI runs plain `def` dependencies in the thread pool; the guard must be async."""
-    signature = inspect.signature(authorize(roles="user")(async_declared))
-    guard = signature.parameters["_authorize_guard"].annotation.__metadata__[0]
+    signature = inspect.signature(authorize(roles="user")(endpoint))
+    guard = signature.parameters[parameter].annotation.__metadata__[0]
     assert inspect.iscoroutinefunction(guard.dependency)
+
+
+@pytest.mark.parametrize("endpoint", [async_declared, seed_spelling])
+def test_an_endpoint_that_asks_for_the_token_gets_it_through_the_role_check(
+    endpoint: Callable[..., object],
+) -> None:
+    """One path to `get_token_data`, not two: FastAPI solves a cached dependency's own
+    dependencies again for every parameter that leads to it."""
+    parameters = inspect.signature(authorize(roles="user")(endpoint)).parameters
+    assert "_authorize_guard" not in parameters
+    token = next(iter(parameters.values()))
+    sources = (*getattr(token.annotation, "__metadata__", ()), token.default)
+    checks = [s.dependency for s in sources if isinstance(s, DependsParam)]
+    assert len(checks) == 1
+    assert checks[0] is not get_token_data
+    assert checks[0].__name__ == "check_roles"
+
+
+def test_a_default_spelled_token_parameter_is_role_checked_too(guarded_client: TestClient) -> None:
+    assert guarded_client.get("/seed-spelling", headers=token_for("other")).status_code == 403
+    assert guarded_client.get("/seed-spelling").status_code == 401

@@ -5,11 +5,19 @@ misuse raises immediately, and the wrapper keeps the endpoint's nature (an
 `async def` stays a coroutine on the event loop, a `def` keeps running in the
 thread pool, because FastAPI decides by unwrapping `__wrapped__`).
 
-The check itself is a dependency that the wrapper's `__signature__` adds as a
-keyword-only parameter. FastAPI resolves dependencies before it validates the
-query and the body, so a caller without the role gets 401/403, never a 422
-that describes an endpoint it may not use. FastAPI caches `get_token_data`
-per request, so the token is decoded once however many parameters ask for it.
+The check itself is a dependency that hands on the token it checked. The
+wrapper's `__signature__` gives it the endpoint's own token parameter, or adds it
+as a keyword-only parameter when the endpoint asks for no token. FastAPI resolves
+dependencies before it validates the query and the body, so a caller without the
+role gets 401/403, never a 422 that describes an endpoint it may not use. FastAPI
+caches `get_token_data` per request, so the token is decoded once however many
+parameters ask for it.
+
+The check takes the token parameter's place rather than sitting beside it because
+FastAPI 0.165 solves a cached dependency's own dependencies again every time it is
+asked for, and takes a pass over each of them per request (`_get_cache_key`): a
+second path to `get_token_data` cost two of the seven it solved for `GET
+/notes/{id}`.
 """
 
 from __future__ import annotations
@@ -103,11 +111,12 @@ def role_refusal(required: frozenset[str], token: TokenData) -> HTTPException | 
     return forbidden(required)
 
 
-def _role_check(required: frozenset[str]) -> Callable[[TokenData], Awaitable[None]]:
+def _role_check(required: frozenset[str]) -> Callable[[TokenData], Awaitable[TokenData]]:
     # async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request.
-    async def check_roles(token: CurrentToken) -> None:
+    async def check_roles(token: CurrentToken) -> TokenData:
         if refusal := role_refusal(required, token):
             raise refusal
+        return token
 
     return check_roles
 
@@ -117,19 +126,25 @@ def _guard(endpoint: Endpoint, required: frozenset[str]) -> Endpoint:
         raise TypeError(f"{endpoint.__qualname__} is already guarded")
     signature = inspect.signature(endpoint, eval_str=True)
     _refuse_token_from_the_request(endpoint, signature)
-    guard = inspect.Parameter(
-        _GUARD_PARAMETER,
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[None, Depends(_role_check(required))],
-    )
-    signature = signature.replace(parameters=[*signature.parameters.values(), guard])
+    check = Depends(_role_check(required))
+    parameters = list(signature.parameters.values())
+    if any(_asks_for_token(parameter) for parameter in parameters):
+        parameters = [_checked(parameter, check) for parameter in parameters]
+    else:
+        guard = inspect.Parameter(
+            _GUARD_PARAMETER,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[TokenData, check],
+        )
+        parameters.append(guard)
+    signature = signature.replace(parameters=parameters)
 
     wrapper: Callable[..., Any]
     if inspect.iscoroutinefunction(endpoint):
 
         @functools.wraps(endpoint)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs.pop(_GUARD_PARAMETER)
+            kwargs.pop(_GUARD_PARAMETER, None)
             return await endpoint(*args, **kwargs)
 
         wrapper = async_wrapper
@@ -137,7 +152,7 @@ def _guard(endpoint: Endpoint, required: frozenset[str]) -> Endpoint:
 
         @functools.wraps(endpoint)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            kwargs.pop(_GUARD_PARAMETER)
+            kwargs.pop(_GUARD_PARAMETER, None)
             return endpoint(*args, **kwargs)
 
         wrapper = sync_wrapper
@@ -148,21 +163,44 @@ def _guard(endpoint: Endpoint, required: frozenset[str]) -> Endpoint:
     return cast(Endpoint, guarded)
 
 
+def _asks_for_token(parameter: inspect.Parameter) -> bool:
+    _, metadata = _split(parameter.annotation)
+    return any(_is_token_dependency(source) for source in (*metadata, parameter.default))
+
+
+def _checked(parameter: inspect.Parameter, check: DependsParam) -> inspect.Parameter:
+    """`parameter` fed by `check` where it asked for `get_token_data` (in `Annotated` or as
+    its default), else as it is."""
+    annotation, metadata = _split(parameter.annotation)
+    if any(_is_token_dependency(item) for item in metadata):
+        return parameter.replace(annotation=Annotated[annotation, check])
+    if _is_token_dependency(parameter.default):
+        return parameter.replace(default=check)
+    return parameter
+
+
+def _split(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
+    """`Annotated[T, *metadata]` as (T, metadata); anything else as (it, ())."""
+    if get_origin(annotation) is Annotated:
+        bare, *metadata = get_args(annotation)
+        return bare, tuple(metadata)
+    return annotation, ()
+
+
+def _is_token_dependency(value: object) -> bool:
+    return isinstance(value, DependsParam) and value.dependency is get_token_data
+
+
 def _refuse_token_from_the_request(
     endpoint: Callable[..., Any], signature: inspect.Signature
 ) -> None:
     """A `TokenData` parameter without `Depends(get_token_data)` would be read from the request
     body: a client could simply send the identity and roles it wants."""
     for parameter in signature.parameters.values():
-        annotation = parameter.annotation
-        metadata: tuple[Any, ...] = ()
-        if get_origin(annotation) is Annotated:
-            annotation, *extra = get_args(annotation)
-            metadata = tuple(extra)
+        annotation, _ = _split(parameter.annotation)
         if annotation is not TokenData:
             continue
-        sources = (*metadata, parameter.default)
-        if not any(isinstance(s, DependsParam) and s.dependency is get_token_data for s in sources):
+        if not _asks_for_token(parameter):
             raise TypeError(
                 f"{endpoint.__qualname__}: parameter {parameter.name!r} is a TokenData that "
                 "FastAPI would read from the request; declare it as CurrentToken"
