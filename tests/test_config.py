@@ -3,6 +3,8 @@
 import secrets
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -49,6 +51,18 @@ def test_production_refuses_a_placeholder_key(key: str) -> None:
     with pytest.raises(ValidationError, match="placeholder") as caught:
         production(jwt_secret_key=key)
     assert key not in str(caught.value)
+
+
+def test_a_public_key_pasted_as_the_shared_secret_is_refused_without_showing_it() -> None:
+    pem = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    with pytest.raises(ValidationError, match="not a shared secret") as caught:
+        production(jwt_secret_key=pem)
+    assert "BEGIN" not in str(caught.value)
 
 
 def test_development_refuses_a_placeholder_key_too() -> None:
