@@ -52,6 +52,11 @@ TESTS_BY_MODULE: dict[str, tuple[str, ...]] = {
         "tests/mfa/test_mfa_login.py",
         "tests/personal_tokens/test_personal_tokens.py",
     ),
+    "notes_api.auth.hmac_secret": (
+        "tests/auth/test_tokens.py",
+        "tests/auth/test_protected_routes.py",
+        "tests/auth/test_signing_keys.py",
+    ),
     "notes_api.auth.authorize": (
         "tests/auth/test_authorize.py",
         "tests/auth/test_protected_routes.py",

@@ -13,13 +13,13 @@ once here: a secret that fails them stops start-up instead of every request.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from jwt import PyJWK
 from jwt.algorithms import HMACAlgorithm
+from jwt.utils import base64url_encode
 
 HASHES: dict[str, Callable[..., Any]] = {
     "HS256": hashlib.sha256,
@@ -40,8 +40,7 @@ class _SecretCheckedOnce(HMACAlgorithm):
 
 def verification_key(secret: str, algorithm: str) -> PyJWK:
     """`secret` as the key of `algorithm` (HS256, HS384 or HS512) for `jwt.decode`."""
-    encoded = base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode("ascii")
-    key = PyJWK({"kty": "oct", "k": encoded}, algorithm)
+    key = PyJWK({"kty": "oct", "k": base64url_encode(secret.encode()).decode()}, algorithm)
     checked = _SecretCheckedOnce(HASHES[algorithm], key.key)
     key.Algorithm, key.key = checked, checked.secret
     return key
