@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.exceptions import InvalidKeyError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from notes_api.auth.hmac_secret import verification_key
 from notes_api.dev_secrets import development_secret
 from notes_api.smtp_url import parse_smtp_url
 
@@ -319,9 +319,9 @@ def check_secret_strength(secret: str, algorithm: str) -> None:
     minimum = MIN_SECRET_BYTES_BY_ALGORITHM[algorithm]
     if len(secret.encode()) < minimum:
         raise SettingsError(f"JWT_SECRET_KEY must be at least {minimum} bytes long for {algorithm}")
-    try:  # PyJWT's own checks, which the token codec would otherwise fail on at start-up
-        verification_key(secret, algorithm)
-    except jwt.InvalidKeyError:
+    try:  # PyJWT's own checks (the same for every HS algorithm), run by the token codec too
+        HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(secret)
+    except InvalidKeyError:
         raise SettingsError(
             "JWT_SECRET_KEY is a public or private key, not a shared secret; for a key pair "
             "set JWT_ALGORITHM=EdDSA or ES256 and JWT_PRIVATE_KEY_FILE"
