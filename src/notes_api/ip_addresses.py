@@ -31,10 +31,10 @@ def canonical_ip(host: str | None) -> str | None:
     `inet_aton` reads them as octal (8.1.2.1), other parsers as decimal, so any
     reading would be a guess.
 
-    Memoized: every request asks this of its client's address, parsing costs about 5 µs
-    and a server sees few distinct clients. The answer depends on the text alone, and the
-    cache holds at most 4,096 (a megabyte or two at worst), so a client that sends a new
-    `X-Forwarded-For` every time only evicts entries.
+    Memoized: every request asks this of its client's address, parsing costs about 5 µs,
+    and a client sends many requests in a row. The answer depends on the text alone, and
+    the cache holds at most 4,096 (a megabyte or two at worst), so a client that sends a
+    new `X-Forwarded-For` every time only evicts entries.
     """
     if not host or len(host) > MAX_ADDRESS_LENGTH:
         return None
