@@ -13,23 +13,15 @@ once here: a secret that fails them stops start-up instead of every request.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from typing import Any
 
 from jwt import PyJWK
 from jwt.algorithms import HMACAlgorithm
 from jwt.utils import base64url_encode
 
-HASHES: dict[str, Callable[..., Any]] = {
-    "HS256": hashlib.sha256,
-    "HS384": hashlib.sha384,
-    "HS512": hashlib.sha512,
-}
-
 
 class _SecretCheckedOnce(HMACAlgorithm):
-    def __init__(self, hash_alg: Callable[..., Any], secret: bytes) -> None:
+    def __init__(self, hash_alg: Any, secret: bytes) -> None:
         super().__init__(hash_alg)
         self.secret = super().prepare_key(secret)
 
@@ -41,6 +33,9 @@ class _SecretCheckedOnce(HMACAlgorithm):
 def verification_key(secret: str, algorithm: str) -> PyJWK:
     """`secret` as the key of `algorithm` (HS256, HS384 or HS512) for `jwt.decode`."""
     key = PyJWK({"kty": "oct", "k": base64url_encode(secret.encode()).decode()}, algorithm)
-    checked = _SecretCheckedOnce(HASHES[algorithm], key.key)
+    pyjwt_own = key.Algorithm  # PyJWT's algorithm for that name, whose hash we keep
+    if not isinstance(pyjwt_own, HMACAlgorithm):
+        raise ValueError(f"{algorithm} is not an HMAC algorithm")
+    checked = _SecretCheckedOnce(pyjwt_own.hash_alg, key.key)
     key.Algorithm, key.key = checked, checked.secret
     return key
