@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from tests.conftest import DEFAULT_PASSWORD, TEST_SECRET, TestUser, insert_user
 from tests.databases import fresh_sqlite, sync_engine
 from tests.servers import running_server
+from tests.web.closing import close_within
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -58,7 +59,7 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
-        chromium.close()
+        close_within(chromium.close, "The browser")
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def page(browser: Browser, page_problems: list[str]) -> Iterator[Page]:
     new_page.on("pageerror", lambda error: page_problems.append(f"page error: {error}"))
     new_page.on("dialog", on_dialog)
     yield new_page
-    context.close()
+    close_within(context.close, "The page's browser context")
     assert not page_problems, page_problems
 
 
