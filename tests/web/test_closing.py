@@ -33,7 +33,7 @@ STUCK_BROWSER = textwrap.dedent(
                 os.kill(pid, signal.SIGSTOP)
         started = time.monotonic()
         killed = close_within(context.close, "The stuck context", seconds=2)
-        print(killed, round(time.monotonic() - started))
+        print(killed, time.monotonic() - started)
     print("left", len(playwright_processes()))
     """
 )
@@ -51,9 +51,10 @@ def test_a_close_that_never_returns_is_ended_by_killing_the_browser() -> None:
         timeout=120,
         check=True,
     )
-    lines = finished.stdout.split()
-    assert lines[:2] == ["True", "2"], finished.stdout  # killed, after its 2 seconds
-    assert lines[2:] == ["left", "0"], finished.stdout
+    killed, seconds, *left = finished.stdout.split()
+    assert killed == "True", finished.stdout
+    assert 2 <= float(seconds) < 30, finished.stdout  # after its 2 seconds, not never
+    assert left == ["left", "0"], finished.stdout
     assert "The stuck context did not close within 2 s" in finished.stderr
 
 
