@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from tests.conftest import DEFAULT_PASSWORD, TEST_SECRET, TestUser, insert_user
 from tests.databases import fresh_sqlite, sync_engine
 from tests.servers import running_server
-from tests.web.closing import close_within
+from tests.web.playwright_bounds import close_within, within_bound
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -74,12 +74,15 @@ def page_problems() -> list[str]:
 
 @pytest.fixture
 def page(browser: Browser, page_problems: list[str]) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 1100, "height": 800}, locale="en-US", timezone_id="UTC"
+    context = within_bound(
+        lambda: browser.new_context(
+            viewport={"width": 1100, "height": 800}, locale="en-US", timezone_id="UTC"
+        ),
+        "Opening a browser context",
     )
     context.set_default_timeout(10_000)
     expect.set_options(timeout=10_000)
-    new_page = context.new_page()
+    new_page = within_bound(context.new_page, "Opening a page")
 
     def on_console(message: ConsoleMessage) -> None:
         # An error answer (a 400 for a wrong password) is logged by Chromium and

@@ -1,13 +1,13 @@
-"""Closing Playwright's Chromium within a bound.
+"""Playwright's calls that have no timeout, given one.
 
-Playwright waits for Chromium to answer a close with no time limit. Chromium does not always
-answer: CI's run of ee64c84 hung in the teardown of the last browser test, which closes the
-page's context and then the session's browser, until the job's 90 minutes were up. Every other
-browser wait in the suite has a timeout; these are the ones Playwright offers none for.
+Playwright waits with no time limit for Chromium to open a context or a page, and to close
+them or itself. Chromium does not always answer: CI's run of ee64c84 hung in the teardown of
+the last browser test, which closes the page's context and then the session's browser, until
+the job's 90 minutes were up. Every other browser wait in the suite has a timeout.
 
-Past the bound, the Playwright driver and every process it started are killed. Playwright's
-pending call then fails with its own error, instead of never returning, and so does any later
-call on that driver.
+Past the bound, the Playwright driver and every process it started are killed. The pending
+call then fails with Playwright's own error instead of never returning, and so does every
+later call on that driver: the browser tests after it fail at once rather than hang in turn.
 """
 
 from __future__ import annotations
@@ -19,22 +19,29 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
+from typing import TypeVar
 
 from playwright.sync_api import Error as PlaywrightError
 
-CLOSE_SECONDS = 30
+BOUND_SECONDS = 30
 DRIVER_ARGUMENT = b"run-driver"  # node .../playwright/driver/package/cli.js run-driver
 
+T = TypeVar("T")
 
-def close_within(close: Callable[[], object], what: str, seconds: float = CLOSE_SECONDS) -> bool:
-    """Run `close`. If it has not returned after `seconds`, kill the Playwright driver this
-    process started, and its browsers, so that it returns. True when it had to."""
+
+class PlaywrightKilledError(Exception):
+    """A Playwright call outlived its bound, and the driver was killed to end it."""
+
+
+def within_bound(call: Callable[[], T], what: str, seconds: float = BOUND_SECONDS) -> T:
+    """`call()`, or PlaywrightKilledError once `seconds` have passed and the Playwright
+    driver this process started, with its browsers, has been killed to end it."""
     lock = threading.Lock()
     returned = killed = False
 
-    def kill_if_still_closing() -> None:
+    def kill_if_still_running() -> None:
         nonlocal killed
-        with lock:  # never kill a driver whose close has just returned
+        with lock:  # never kill a driver whose call has just returned
             if returned:
                 return
             killed = True
@@ -42,23 +49,33 @@ def close_within(close: Callable[[], object], what: str, seconds: float = CLOSE_
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
-    timer = threading.Timer(seconds, kill_if_still_closing)
+    timer = threading.Timer(seconds, kill_if_still_running)
     timer.daemon = True
     timer.start()
     try:
-        close()
-    except PlaywrightError:
-        if not killed:
-            raise
+        return call()
+    except PlaywrightError as error:
+        if killed:
+            raise PlaywrightKilledError(
+                f"{what} did not finish within {seconds} s: Playwright killed"
+            ) from error
+        raise
     finally:
         with lock:
             returned = True
         timer.cancel()
-    if killed:
+
+
+def close_within(close: Callable[[], object], what: str, seconds: float = BOUND_SECONDS) -> bool:
+    """`close()` within the bound; past it, the kill is the close. True when it had to."""
+    try:
+        within_bound(close, what, seconds)
+    except PlaywrightKilledError as killed:
         # Said on the real stderr, past pytest's capture: a hang is worth knowing about even
         # when the run goes on.
-        print(f"\n{what} did not close within {seconds} s: Playwright killed", file=sys.__stderr__)
-    return killed
+        print(f"\n{killed}", file=sys.__stderr__)
+        return True
+    return False
 
 
 def playwright_processes() -> list[int]:
