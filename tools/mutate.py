@@ -53,6 +53,7 @@ TESTS_BY_MODULE: dict[str, tuple[str, ...]] = {
         "tests/personal_tokens/test_personal_tokens.py",
     ),
     "notes_api.auth.hmac_secret": (
+        "tests/auth/test_hmac_secret.py",
         "tests/auth/test_tokens.py",
         "tests/auth/test_protected_routes.py",
         "tests/auth/test_signing_keys.py",
