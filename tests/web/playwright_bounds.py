@@ -21,6 +21,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
+from bench import servers
 from playwright.sync_api import Error as PlaywrightError
 
 BOUND_SECONDS = 30
@@ -97,12 +98,11 @@ def playwright_processes() -> list[int]:
 
 def _children_by_parent() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError):
-            # The parent's pid is the second field after the command, which may hold spaces
-            # and parentheses itself: split after its closing one.
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(stat.parent.name))
+    for pid, stat in servers.process_stats():
+        # The parent's pid is the second field after the command, which may hold spaces
+        # and parentheses itself: split after its closing one.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(pid)
     return children
 
 
