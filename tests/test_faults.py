@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.engine import make_url
 
 from notes_api.main import create_app
@@ -167,6 +167,27 @@ def test_sixteen_concurrent_writers_all_succeed(client: TestClient, make_user: M
     assert statuses == [201] * 64
     listed = client.get("/notes", headers=headers, params={"limit": 100}).json()["items"]
     assert len(listed) == 64
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_notes_reads_go_on_while_a_writer_holds_the_lock(
+    client: TestClient, make_user: MakeUser, db_engine: Engine
+) -> None:
+    """In WAL mode a reader needs no lock a writer holds; the notes reads must not take
+    the writers' lock (BEGIN IMMEDIATE) either, or every read queues behind every write."""
+    headers = bearer(login(client, make_user().username)["access_token"])
+    note = client.post("/notes", headers=headers, json={"title": "kept"}).json()
+    with db_engine.connect() as writer:
+        writer.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            listed = client.get("/notes", headers=headers)
+            one = client.get(f"/notes/{note['id']}", headers=headers)
+        finally:
+            writer.exec_driver_sql("ROLLBACK")
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [note["id"]]
+    assert one.status_code == 200
+    assert one.json()["title"] == "kept"
 
 
 @postgres_only

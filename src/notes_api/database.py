@@ -97,8 +97,17 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolE
     cursor.close()
 
 
+_SQLITE_READS_ONLY = "notes_api_reads_only"
+"""Execution option of `single_read_engine` on SQLite: its transactions only read."""
+
+
 def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Every transaction takes the write lock up front, but for those that only read: in
+    WAL mode a reader needs no lock, and BEGIN IMMEDIATE would queue it behind every writer."""
+    if connection.get_execution_options().get(_SQLITE_READS_ONLY):
+        connection.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_app_engine(configured_url: str, *, pool_size: int = 20) -> AsyncEngine:
@@ -188,16 +197,18 @@ async def execute_core(
     return await connection.execute(statement, parameters)
 
 
-def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine and pool, its connections in autocommit while checked out (PostgreSQL).
+def single_read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for requests whose whole work is one SELECT.
 
-    For requests whose whole work is one SELECT: the statement is its own
-    transaction, so the driver sends no BEGIN before it and no ROLLBACK after,
-    one round trip instead of three. SQLite keeps its own transaction handling
-    (`_begin_immediate`), so there this is the engine unchanged.
+    On PostgreSQL its connections are in autocommit while checked out: the
+    statement is its own transaction, so the driver sends no BEGIN before it and
+    no ROLLBACK after, one round trip instead of three. SQLite keeps its own
+    transaction handling (`_begin_immediate`), told that these transactions only
+    read: they begin deferred and take no lock, so a read goes on while a writer
+    holds the database.
     """
     if engine.dialect.name == "sqlite":
-        return engine
+        return engine.execution_options(**{_SQLITE_READS_ONLY: True})
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
@@ -279,11 +290,11 @@ class Reader(Protocol):
 
 
 class EngineReader:
-    """`Reader` through the SQLAlchemy engine: a pooled connection in autocommit, held for
-    the query alone (SQLite; no ORM session, no `yield` dependency)."""
+    """`Reader` through the SQLAlchemy engine (`single_read_engine`): a pooled connection
+    held for the query alone (SQLite; no ORM session, no `yield` dependency)."""
 
     def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
-        self.engine = autocommit_engine(engine)
+        self.engine = single_read_engine(engine)
         self.gate = gate
 
     async def all(

@@ -153,7 +153,7 @@ def test_the_note_reads_have_a_span_per_statement_without_values(
             for span in collector.spans
             if span.kind == span.SPAN_KIND_CLIENT and span.parent_span_id == server.span_id
         ]
-        # SQLite's engine also traces the BEGIN IMMEDIATE its connections start with.
+        # SQLite's engine also traces the BEGIN its connections start with.
         (select,) = [s for s in statements if s["db.statement"].startswith("SELECT")]
         assert "FROM notes" in select["db.statement"]
     exported = b"".join(span.SerializeToString() for span in collector.spans)
