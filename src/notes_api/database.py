@@ -83,10 +83,10 @@ def database_urls(configured: str) -> DatabaseURLs:
 def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     """Foreign keys on, WAL, and a busy timeout, on every application connection.
 
-    The driver's own transaction handling is switched off so that `_begin_immediate`
-    can take the write lock up front: a deferred transaction that reads and then
-    writes fails at once with "database is locked" when another writer got in
-    between, and no busy timeout helps with that.
+    The driver's own transaction handling is switched off so that
+    `_begin_sqlite_transaction` can take the write lock up front: a deferred
+    transaction that reads and then writes fails at once with "database is locked"
+    when another writer got in between, and no busy timeout helps with that.
     """
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -101,7 +101,7 @@ _SQLITE_READS_ONLY = "notes_api_reads_only"
 """Execution option of `single_read_engine` on SQLite: its transactions only read."""
 
 
-def _begin_immediate(connection: Any) -> None:
+def _begin_sqlite_transaction(connection: Any) -> None:
     """Every transaction takes the write lock up front, but for those that only read: in
     WAL mode a reader needs no lock, and BEGIN IMMEDIATE would queue it behind every writer."""
     if connection.get_execution_options().get(_SQLITE_READS_ONLY):
@@ -128,7 +128,7 @@ def create_app_engine(configured_url: str, *, pool_size: int = 20) -> AsyncEngin
             hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
         return engine
     engine = create_async_engine(
         urls.async_url,
@@ -203,7 +203,7 @@ def single_read_engine(engine: AsyncEngine) -> AsyncEngine:
     On PostgreSQL its connections are in autocommit while checked out: the
     statement is its own transaction, so the driver sends no BEGIN before it and
     no ROLLBACK after, one round trip instead of three. SQLite keeps its own
-    transaction handling (`_begin_immediate`), told that these transactions only
+    transaction handling (`_begin_sqlite_transaction`), told that these transactions only
     read: they begin deferred and take no lock, so a read goes on while a writer
     holds the database.
     """
