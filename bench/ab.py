@@ -10,6 +10,13 @@ medians and the ratio (working tree over base) are printed. This is how each
 change to src/ was measured before it was committed. With `--reference`, the
 reference app (bench/reference.py) takes its turn in every round of the
 shapes it serves (the listings and one note), and the ratios to it are printed.
+
+On a slow machine two server processes of the same code can differ by a tenth, and
+persistently (docs/performance.md, "Every machine's `make bench`"): one process per
+contender then measures its luck as much as its code. With `--fresh`, every contender is
+served by a new process in every round, warmed up for a second, so that the medians pool
+as many processes as rounds. Server start-up is then part of each turn's wall time, not
+of its measurement.
 """
 
 from __future__ import annotations
@@ -22,8 +29,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 from bench import report, seed, servers
@@ -63,6 +70,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--reference",
         action="store_true",
         help="the reference app too, for " + ", ".join(REFERENCE_SHAPES),
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="a new server process for every contender in every round (slow machines)",
     )
     return parser.parse_args(argv)
 
@@ -112,36 +124,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     with ExitStack() as stack:
         src = stack.enter_context(exported_src(args.base))
         base_env = {"PYTHONPATH": str(src)}
-        base = stack.enter_context(servers.notes_api(url, extra_env=base_env))
-        head = stack.enter_context(servers.notes_api(url))
-        ref = stack.enter_context(servers.reference(url)) if args.reference else None
+        starts: dict[str, Callable[[], AbstractContextManager[servers.Server]]] = {
+            "base": lambda: servers.notes_api(url, extra_env=base_env),
+            "head": lambda: servers.notes_api(url),
+        }
+        if args.reference:
+            starts["ref"] = lambda: servers.reference(url)
+        # One server per contender for the whole run; with --fresh, a new one every turn.
+        running = {} if args.fresh else {n: stack.enter_context(s()) for n, s in starts.items()}
         for shape in shapes:
-            pair = {"base": (base, targets(base.base_url, shape))}
-            pair["head"] = (head, targets(head.base_url, shape))
-            if ref is not None and shape in REFERENCE_SHAPES:
-                # The reference checks tokens with the same key: the head's token will do.
-                pair["ref"] = (ref, pair["head"][1])
-            runs: dict[str, list[LoadResult]] = {name: [] for name in pair}
+            names = [name for name in starts if name != "ref" or shape in REFERENCE_SHAPES]
             logins = ("login", "login-one-pair", "notes-with-logins")
             connections = 8 if shape in logins else args.connections
-            for server, target in pair.values():  # warm up
-                run_load(tool, server.base_url, target, connections, 1)
-            cpu: dict[str, list[float]] = {name: [] for name in pair}
+            # Every server serves one database with one key, so a token from the first will
+            # do for all of them, the reference's included; "base" always runs first.
+            target: Target | None = None
+            if running:
+                target = targets(running["base"].base_url, shape)
+                for name in names:  # warm up
+                    run_load(tool, running[name].base_url, target, connections, 1)
+            runs: dict[str, list[LoadResult]] = {name: [] for name in names}
+            cpu: dict[str, list[float]] = {name: [] for name in names}
             for number in range(args.rounds):
-                for name, (server, target) in in_turn(pair.items(), number):
-                    before = server.cpu_seconds()
-                    logins = None
-                    if shape == "notes-with-logins":
-                        login_target = targets(server.base_url, "login")
-                        logins = LoadRun(tool, server.base_url, login_target, 8, args.duration + 2)
-                        time.sleep(1)
-                    result = run_load(tool, server.base_url, target, connections, args.duration)
-                    if logins is not None:
-                        print(f"  {'':<8} {'':<5} logins {report.row(logins.result())}")
-                    cpu_ms = 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
+                for name in in_turn(names, number):
+                    with ExitStack() as turn:
+                        server = running.get(name) or turn.enter_context(starts[name]())
+                        if target is None:
+                            target = targets(server.base_url, shape)
+                        if not running:  # a fresh process warms up on every turn
+                            run_load(tool, server.base_url, target, connections, 1)
+                        result, cpu_ms = _measure(tool, server, shape, target, connections, args)
                     cpu[name].append(cpu_ms)
-                    row = report.row(result)
-                    print(f"  {shape:<8} {name:<5} {row}  CPU {cpu_ms:.3f} ms/req", file=sys.stderr)
+                    print(
+                        f"  {shape:<8} {name:<5} {report.row(result)}  CPU {cpu_ms:.3f} ms/req",
+                        file=sys.stderr,
+                    )
                     runs[name].append(result)
             b, h = median_of(runs["base"]), median_of(runs["head"])
             cb, ch = statistics.median(cpu["base"]), statistics.median(cpu["head"])
@@ -161,6 +178,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"working tree/reference x{h['rps'] / r['rps']:.2f} req/s, "
                     f"CPU/req x{ch / cr:.2f}"
                 )
+
+
+def _measure(
+    tool: str,
+    server: servers.Server,
+    shape: str,
+    target: Target,
+    connections: int,
+    args: argparse.Namespace,
+) -> tuple[LoadResult, float]:
+    """One run of `target` on `server`, and the server's CPU per request (ms)."""
+    before = server.cpu_seconds()
+    logins = None
+    if shape == "notes-with-logins":
+        login_target = targets(server.base_url, "login")
+        logins = LoadRun(tool, server.base_url, login_target, 8, args.duration + 2)
+        time.sleep(1)
+    result = run_load(tool, server.base_url, target, connections, args.duration)
+    if logins is not None:
+        print(f"  {'':<8} {'':<5} logins {report.row(logins.result())}")
+    return result, 1000 * (server.cpu_seconds() - before) / max(result.requests, 1)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ def test_large_database_is_named_after_the_small_one() -> None:
 
 def test_helper_commands_parse_their_arguments() -> None:
     assert ab.parse_args(["--shape", "notes", "--base", "HEAD~1"]).shape == ["notes"]
+    assert not ab.parse_args([]).fresh
+    assert ab.parse_args(["--fresh"]).fresh
     assert hashing.parse_args(["--threads", "2"]).threads == 2
     assert loadgen.parse_args(["--url", "http://127.0.0.1:1", "-c", "4"]).connections == 4
     assert metrics_ab.parse_args(["--rounds", "5"]).rounds == 5
