@@ -30,6 +30,8 @@ class EnrolledUser:
     recovery_codes: list[str]
     headers: dict[str, str]
     """An Authorization header from before the enrollment (password only)."""
+    confirmed_at: float
+    """When the enrollment was confirmed: its 30-second step's code is spent."""
 
     @property
     def username(self) -> str:
@@ -37,14 +39,23 @@ class EnrolledUser:
 
 
 def enroll(client: TestClient, headers: dict[str, str]) -> tuple[str, list[str]]:
+    secret, recovery_codes, _ = enroll_at(client, headers)
+    return secret, recovery_codes
+
+
+def enroll_at(client: TestClient, headers: dict[str, str]) -> tuple[str, list[str], float]:
+    """`enroll`, and the time whose step the confirmation spent: a test that reuses that
+    step's code must not recompute it, since the next step may have begun meanwhile."""
     started = client.post("/account/mfa/totp", headers=headers)
     assert started.status_code == 201, started.text
     secret: str = started.json()["secret"]
+    confirmed_at = time.time()
+    confirmation = pyotp.TOTP(secret).at(confirmed_at)
     confirmed = client.post(
-        "/account/mfa/totp/confirm", headers=headers, json={"code": code(secret)}
+        "/account/mfa/totp/confirm", headers=headers, json={"code": confirmation}
     )
     assert confirmed.status_code == 200, confirmed.text
-    return secret, confirmed.json()["recovery_codes"]
+    return secret, confirmed.json()["recovery_codes"], confirmed_at
 
 
 MakeEnrolled = Callable[..., EnrolledUser]
@@ -57,8 +68,14 @@ def make_enrolled(client: TestClient, make_user: MakeUser) -> MakeEnrolled:
     def make(roles: list[str] | tuple[str, ...] = ("user",)) -> EnrolledUser:
         user = make_user(roles=roles)
         headers = bearer(login(client, user.username)["access_token"])
-        secret, codes = enroll(client, headers)
-        return EnrolledUser(user=user, secret=secret, recovery_codes=codes, headers=headers)
+        secret, codes, confirmed_at = enroll_at(client, headers)
+        return EnrolledUser(
+            user=user,
+            secret=secret,
+            recovery_codes=codes,
+            headers=headers,
+            confirmed_at=confirmed_at,
+        )
 
     return make
 

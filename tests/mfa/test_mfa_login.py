@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -103,11 +104,15 @@ def test_a_replayed_code_is_invalid_grant(client: TestClient, make_enrolled: Mak
 def test_the_confirmation_code_cannot_log_in(
     client: TestClient, make_enrolled: MakeEnrolled
 ) -> None:
-    """The step spent on confirming, and every older one, is refused."""
+    """The step spent on confirming, and every older one, is refused (even when the next
+    step has begun since, and the spent one is still inside the window)."""
     enrolled = make_enrolled()
     mfa_token = password_step(client, enrolled.username)
-    assert_invalid_grant(otp_grant(client, mfa_token, code(enrolled.secret, 0)))
-    assert_invalid_grant(otp_grant(client, mfa_token, code(enrolled.secret, -1)))
+    totp = pyotp.TOTP(enrolled.secret)
+    assert_invalid_grant(otp_grant(client, mfa_token, totp.at(enrolled.confirmed_at)))
+    assert_invalid_grant(
+        otp_grant(client, mfa_token, totp.at(enrolled.confirmed_at, counter_offset=-1))
+    )
 
 
 @pytest.mark.parametrize(
