@@ -18,9 +18,10 @@ MFA_OTP = "urn:notes-api:params:oauth:grant-type:mfa-otp"
 MFA_RECOVERY = "urn:notes-api:params:oauth:grant-type:mfa-recovery-code"
 
 
-def code(secret: str, steps_ahead: int = 0) -> str:
-    """The code of the current 30-second step, or of a later one (still inside the window)."""
-    return pyotp.TOTP(secret).at(time.time(), counter_offset=steps_ahead)
+def code(secret: str, steps_ahead: int = 0, at: float | None = None) -> str:
+    """The code of the current 30-second step (or of the step of the time `at`), or of a
+    later one (still inside the window)."""
+    return pyotp.TOTP(secret).at(time.time() if at is None else at, counter_offset=steps_ahead)
 
 
 @dataclass
@@ -50,9 +51,8 @@ def enroll_at(client: TestClient, headers: dict[str, str]) -> tuple[str, list[st
     assert started.status_code == 201, started.text
     secret: str = started.json()["secret"]
     confirmed_at = time.time()
-    confirmation = pyotp.TOTP(secret).at(confirmed_at)
     confirmed = client.post(
-        "/account/mfa/totp/confirm", headers=headers, json={"code": confirmation}
+        "/account/mfa/totp/confirm", headers=headers, json={"code": code(secret, at=confirmed_at)}
     )
     assert confirmed.status_code == 200, confirmed.text
     return secret, confirmed.json()["recovery_codes"], confirmed_at
