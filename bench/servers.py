@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,24 +86,32 @@ def _stop(server: Server) -> None:
 
 @contextmanager
 def notes_api(
-    database_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
+    database_url: str,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+    ready_timeout: float = 60,
 ) -> Iterator[Server]:
+    """`wrapper` runs the server under another program (valgrind, for bench.instructions)."""
     port = free_port()
-    command = [NOTES_API, "serve", "--port", str(port), "--workers", str(workers)]
+    command = [*wrapper, NOTES_API, "serve", "--port", str(port), "--workers", str(workers)]
     env = server_env(database_url) | (extra_env or {})
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
     server = Server("notes-api", f"http://127.0.0.1:{port}", process)
     try:
-        _wait_ready(server, "/readyz")
+        _wait_ready(server, "/readyz", ready_timeout)
         yield server
     finally:
         _stop(server)
 
 
 @contextmanager
-def reference(database_url: str) -> Iterator[Server]:
+def reference(
+    database_url: str, wrapper: Sequence[str] = (), ready_timeout: float = 60
+) -> Iterator[Server]:
     port = free_port()
     command = [
+        *wrapper,
         sys.executable,
         "-m",
         "uvicorn",
@@ -118,7 +126,7 @@ def reference(database_url: str) -> Iterator[Server]:
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)
     server = Server("reference", f"http://127.0.0.1:{port}", process)
     try:
-        _wait_ready(server, "/healthz")
+        _wait_ready(server, "/healthz", ready_timeout)
         yield server
     finally:
         _stop(server)

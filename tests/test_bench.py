@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import ab, hashing, loadgen, login_cpu, metrics_ab, report, run
+from bench import ab, hashing, instructions, loadgen, login_cpu, metrics_ab, report, run
 from bench.loadgen import Target
 
 
@@ -25,6 +25,7 @@ def test_helper_commands_parse_their_arguments() -> None:
     assert ab.parse_args(["--shape", "notes", "--base", "HEAD~1"]).shape == ["notes"]
     assert not ab.parse_args([]).fresh
     assert ab.parse_args(["--fresh"]).fresh
+    assert instructions.parse_args(["--shape", "login", "--reference"]).shape == ["login"]
     assert hashing.parse_args(["--threads", "2"]).threads == 2
     assert loadgen.parse_args(["--url", "http://127.0.0.1:1", "-c", "4"]).connections == 4
     assert metrics_ab.parse_args(["--rounds", "5"]).rounds == 5
@@ -80,3 +81,11 @@ def test_side_by_side_contenders_swap_places_every_other_round() -> None:
     assert run.in_turn(arms, 0) == ["base", "head", "ref"]
     assert run.in_turn(arms, 1) == ["ref", "head", "base"]
     assert run.in_turn(iter(arms), 2) == ["base", "head", "ref"]
+
+
+def test_callgrind_dumps_are_read_per_thread(tmp_path: Path) -> None:
+    # --separate-threads=yes writes callgrind.out.<dump>-<thread>, with the count in `totals:`.
+    (tmp_path / "callgrind.out.2-01").write_text("events: Ir\nfn=main\n0 5\ntotals: 1200\n")
+    (tmp_path / "callgrind.out.2-03").write_text("events: Ir\nsummary: 34\n")
+    (tmp_path / "callgrind.out.1-01").write_text("totals: 999\n")
+    assert instructions.read_dump(tmp_path, 2) == {1: 1200, 3: 34}
