@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict
 
 from notes_api.auth.keys import KeyRing
 from notes_api.dependencies import AppSettings, Codec
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.sessions.second_factor import MFA_GRANTS
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["discovery"])
 
 JWKS_PATH = "/.well-known/jwks.json"
 METADATA_PATH = "/.well-known/oauth-authorization-server"

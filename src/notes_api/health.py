@@ -9,9 +9,10 @@ from pydantic import BaseModel
 
 from notes_api.dependencies import Engine
 from notes_api.exceptions import is_database_unavailable
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.schema_migrations import current_revision, head_revision
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["health"])
 
 
 class Health(BaseModel):

@@ -31,6 +31,7 @@ from notes_api.notes.router import router as notes_router
 from notes_api.personal_tokens.router import router as personal_tokens_router
 from notes_api.personal_tokens.service import PersonalTokens
 from notes_api.route_policy import guard_and_document_routes
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.security_headers import SecurityHeadersMiddleware
 from notes_api.sessions.revocation_feed import revocation_feed, running_feed
 from notes_api.sessions.router import TOKEN_PATHS
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state = state
+    app.router.route_class = PrefixCheckedRoute  # for the routes added below with @app.get
 
     app.add_middleware(BodySizeLimitMiddleware)
     # Inside CORS, security headers and the access log: its 500 gets all they add.

@@ -16,8 +16,9 @@ from notes_api import metrics_files
 from notes_api.auth.authorize import authorize
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import MetricsSampler
+from notes_api.routing import PrefixCheckedRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["operations"])
 
 SCRAPE_ROLES = (BuiltinRole.METRICS, BuiltinRole.ADMIN)
 NO_STORE = {"Cache-Control": "no-store"}

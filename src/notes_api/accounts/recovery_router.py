@@ -9,8 +9,9 @@ from notes_api.accounts.errors import throttled_error
 from notes_api.accounts.schemas import Accepted, ForgotPassword
 from notes_api.dependencies import AppSettings, DbSession, MailWaker
 from notes_api.request_context import client_ip
+from notes_api.routing import PrefixCheckedRoute
 
-router = APIRouter(tags=["account"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["account"])
 
 
 @router.post(

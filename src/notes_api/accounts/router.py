@@ -22,6 +22,7 @@ from notes_api.auth.tokens import TokenData
 from notes_api.dependencies import DbSession, Throttle
 from notes_api.mfa import service as mfa_service
 from notes_api.request_context import CurrentActor, client_ip
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.sessions.schemas import NO_STORE
 from notes_api.sessions.session_model import LoginSession
 from notes_api.sessions.session_store import EndCause
@@ -30,7 +31,7 @@ from notes_api.users.admin_actor import AdminActor
 from notes_api.users.service import get_user
 from notes_api.validation import DatabaseId
 
-router = APIRouter(tags=["account"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["account"])
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 UNKNOWN_USER: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}

@@ -11,6 +11,7 @@ from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
 from notes_api.exceptions import ConflictError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.users import service as users
 from notes_api.users.admin_actor import AdminActor
 from notes_api.users.schemas import (
@@ -23,7 +24,7 @@ from notes_api.users.schemas import (
 )
 from notes_api.validation import DatabaseId, RoleName
 
-router = APIRouter()
+router = APIRouter(route_class=PrefixCheckedRoute)
 
 
 @router.get("/roles", response_model=list[RoleRead], tags=["roles"])

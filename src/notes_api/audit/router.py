@@ -10,8 +10,9 @@ from notes_api.auth.authorize import authorize
 from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.routing import PrefixCheckedRoute
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["audit"])
 
 
 @router.get("/audit", response_model=AuditPage, summary="Authentication and role events")

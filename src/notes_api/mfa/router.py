@@ -16,11 +16,12 @@ from notes_api.dependencies import DbSession, Throttle
 from notes_api.mfa import service
 from notes_api.mfa.schemas import CodeRequest, RecoveryCodes, TotpEnrollment
 from notes_api.request_context import CurrentActor
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.throttling.exceptions import LoginThrottledError
 from notes_api.users.admin_actor import AdminActor
 from notes_api.validation import DatabaseId
 
-router = APIRouter(tags=["second factor"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["second factor"])
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 """A secret and recovery codes must not stay in any cache."""

@@ -24,10 +24,11 @@ from notes_api.notes.schemas import (
     note_page_json,
 )
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.users.admin_actor import AdminPowers
 from notes_api.validation import DATABASE_INT_MAX, DatabaseId
 
-router = APIRouter(tags=["notes"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["notes"])
 
 NOTE_KEEPERS = (BuiltinRole.USER, BuiltinRole.ADMIN)
 

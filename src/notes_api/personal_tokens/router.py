@@ -18,10 +18,11 @@ from notes_api.personal_tokens.schemas import (
     PersonalTokenRead,
 )
 from notes_api.request_context import CurrentActor
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.sessions.schemas import NO_STORE
 from notes_api.validation import DatabaseId
 
-router = APIRouter(tags=["account"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["account"])
 
 
 @router.post(

@@ -12,6 +12,7 @@ from notes_api.auth.dependencies import CurrentToken
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.dependencies import Codec, DbSession, Refresh, Throttle
 from notes_api.request_context import client_ip
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.sessions import refresh_throttle, second_factor, service
 from notes_api.sessions.exceptions import InvalidGrantError, MfaRequiredError, OAuthError
 from notes_api.sessions.issuing import TokenPair
@@ -25,7 +26,7 @@ from notes_api.sessions.schemas import (
 from notes_api.sessions.session_store import ClientInfo
 from notes_api.throttling.exceptions import LoginThrottledError
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(route_class=PrefixCheckedRoute, tags=["auth"])
 
 TOKEN_PATHS = frozenset({"/token", "/token/revoke"})
 """Paths whose every error, malformed requests included, answers in RFC 6749's format."""

@@ -7,13 +7,14 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from notes_api.dependencies import AppSettings, DbSession
 from notes_api.exceptions import NotFoundError
 from notes_api.request_context import AnonymousActor
+from notes_api.routing import PrefixCheckedRoute
 from notes_api.users.schemas import (
     SignupAccepted,
     SignupRequest,
 )
 from notes_api.users.signup import SignupPolicy, SignupThrottledError, sign_up
 
-router = APIRouter()
+router = APIRouter(route_class=PrefixCheckedRoute)
 
 
 async def require_signup_enabled(settings: AppSettings) -> None:
