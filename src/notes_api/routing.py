@@ -1,11 +1,12 @@
 """Routes that turn away a path outside their literal prefix before running their matcher.
 
 FastAPI's router tries the routes in order until one matches, and trying one costs
-about 9,000 instructions (FastAPI's and Starlette's `matches`, the path's regular
+about 10,000 instructions (FastAPI's and Starlette's `matches`, the path's regular
 expression). GET /notes/{note_id} is the 21st of 45 routes: trying the 20 before it was
-a tenth of its work, and the routes further down paid more (docs/performance.md,
-"Routing"). A path that does not begin with a route's literal prefix, its path up to the
-first `{`, cannot match the route, so the route answers NONE after one `startswith`.
+a tenth of its work, and the routes further down paid more (docs/performance.md, "One
+note, counted in instructions"). A path that does not begin with a route's literal
+prefix, its path up to the first `{`, cannot match the route, so the route answers NONE
+after one `startswith`.
 Nothing else changes: the routes are tried in the same order, so the same one wins, and a
 route whose path matches but not its method still makes the answer a 405.
 
