@@ -117,9 +117,7 @@ def targets(base_url: str, name: str) -> Target:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     tool = choose_tool(args.loadgen)
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     shapes = args.shape or ["notes"]
     with ExitStack() as stack:
         src = stack.enter_context(exported_src(args.base))

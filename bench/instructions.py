@@ -169,9 +169,7 @@ def contender(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     shapes = args.shape or ["note"]
     with ExitStack() as stack:
         src = stack.enter_context(exported_src(args.base))

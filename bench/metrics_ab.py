@@ -49,9 +49,7 @@ def app_without_metrics() -> FastAPI:
 
 def run(args: argparse.Namespace) -> dict[str, object]:
     tool = choose_tool(args.loadgen)
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     results: dict[str, object] = {}
     with ExitStack() as stack:
         directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="metrics-ab-"))

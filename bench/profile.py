@@ -101,9 +101,7 @@ def profile(server: servers.Server, target: Target, tool: str, args: argparse.Na
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     tool = choose_tool("auto")
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     reports = []
     for shape in args.shape or ["notes"]:
         with ExitStack() as stack:

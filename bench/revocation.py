@@ -87,9 +87,7 @@ def factory_server(
 
 def ab(args: argparse.Namespace) -> dict[str, object]:
     tool = choose_tool(args.loadgen)
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     results: dict[str, object] = {}
     with ExitStack() as stack:
         pair = {

@@ -193,6 +193,14 @@ def seed_notes(url: str, users: BenchUsers, total: int) -> None:
     print(file=sys.stderr)
 
 
+def seeded(database_url: str, notes: int = 10_000) -> str:
+    """The database every side-by-side tool serves: migrated, emptied, the bench users
+    created and `notes` notes seeded. Returns its SQLAlchemy URL."""
+    url = sqlalchemy_url(database_url)
+    seed_notes(url, prepare(url), notes)
+    return url
+
+
 def _progress(done: int, total: int, began: float) -> None:
     width = 30
     filled = int(width * done / total)

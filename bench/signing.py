@@ -65,9 +65,7 @@ def personal_token(base_url: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     tool = choose_tool(args.loadgen)
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-keys-")))
         running = {

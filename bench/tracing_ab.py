@@ -45,9 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     tool = choose_tool(args.loadgen)
-    url = seed.sqlalchemy_url(args.database_url)
-    users = seed.prepare(url)
-    seed.seed_notes(url, users, 10_000)
+    url = seed.seeded(args.database_url)
     clean = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
     os.environ.clear()
     os.environ.update(clean)  # every arm starts from no OTEL_* at all
