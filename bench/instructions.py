@@ -6,7 +6,9 @@ On a slow machine two server processes of the same code differ by a tenth in req
 persistently (docs/performance.md, "Every machine's `make bench`"), so `bench.ab` cannot
 show a change worth a few percent there. The instructions a process executes do not
 depend on its luck (address layout, caches, what the other core runs): the same code
-serving the same requests executes the same number, to a few tenths of a percent.
+serving the same requests executes the same number, to within 1 % (what still moves it
+between processes is probably the hash seed, and how often the event loop finds a socket
+not yet ready; not established).
 
 Each contender (the base revision's `src/`, the working tree, and with `--reference` the
 reference app) is served under `valgrind --tool=callgrind` with instrumentation off while
