@@ -40,10 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import seed, servers
-from bench.ab import exported_src
+from bench import ab, seed, servers
 from bench.loadgen import Target
-from bench.run import DEFAULT_DATABASE_URL, login, logins_target
+from bench.run import DEFAULT_DATABASE_URL, login
 
 SHAPES = ("healthz", "me", "notes", "note", "login")
 REFERENCE_SHAPES = ("notes", "note", "login")
@@ -149,16 +148,6 @@ class Contender:
         return Count(per_thread[1] / requests, sum(per_thread.values()) / requests)
 
 
-def target_of(shape: str, token: str) -> Target:
-    bearer = {"Authorization": f"Bearer {token}"}
-    paths = {"healthz": "/healthz", "me": "/identify/me", "notes": "/notes?limit=20"}
-    if shape == "login":
-        return logins_target()
-    if shape == "note":
-        return Target("GET", "/notes/2", bearer)  # the reader's (seed: even ids)
-    return Target("GET", paths[shape], {} if shape == "healthz" else bearer)
-
-
 @contextmanager
 def contender(
     start: Callable[[Sequence[str]], AbstractContextManager[servers.Server]],
@@ -174,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     url = seed.seeded(args.database_url)
     shapes = args.shape or ["note"]
     with ExitStack() as stack:
-        src = stack.enter_context(exported_src(args.base))
+        src = stack.enter_context(ab.exported_src(args.base))
         starts: dict[str, Callable[[Sequence[str]], AbstractContextManager[servers.Server]]] = {
             "base": lambda wrapper: servers.notes_api(
                 url, extra_env={"PYTHONPATH": str(src)}, wrapper=wrapper,
@@ -195,11 +184,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 token = token or login(running.server.base_url, "reader").access_token
                 mine = [s for s in shapes if name != "ref" or s in REFERENCE_SHAPES]
                 for shape in mine:  # warm up everything before instrumenting anything
-                    running.client.send(target_of(shape, token), WARM_UP)
+                    running.client.send(ab.target(shape, token), WARM_UP)
                 for shape in mine:
                     requests = max(args.requests // 10, 10) if shape == "login" else args.requests
                     taken = [
-                        running.count(target_of(shape, token), requests) for _ in range(args.repeat)
+                        running.count(ab.target(shape, token), requests) for _ in range(args.repeat)
                     ]
                     counts[name, shape] = Count(
                         statistics.median(c.event_loop for c in taken),
