@@ -7,23 +7,18 @@ lazy pytest fixture integration does not run on pytest 9), one test per operatio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from notes_api.main import create_app
-from tests.conftest import MakeUser, bearer, login, make_settings
-
-# Schemathesis sends each case through an ASGI client of its own, on an event loop of its
-# own, to an app whose pool was opened on the test client's loop: a pooled connection it
-# abandons is reported when the garbage collector finds it ("... was deleted before being
-# closed"), in whichever case is running then. A harness artifact (a server has one loop),
-# so that warning alone is not an error here; every other warning still is.
-pytestmark = pytest.mark.filterwarnings("ignore:.*was deleted:ResourceWarning")
+from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, make_settings
 
 CHECKS = [not_a_server_error, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 12
@@ -44,9 +39,31 @@ def operation_labels() -> list[str]:
 
 
 @pytest.fixture
-def admin_headers(client: TestClient, make_user: MakeUser) -> dict[str, str]:
+def served(app: FastAPI) -> Iterator[FastAPI]:
+    """The app, running on schemathesis' event loop only, and stopped when the test ends.
+
+    Schemathesis sends every case on one event loop of its own (a thread it keeps for the
+    process) and starts the app's lifespan there on its first request, then keeps it running
+    until the process exits. So the app must not also run under a TestClient, whose lifespan
+    would be a second one, on a second loop: connections pooled on one loop and used on the
+    other are abandoned, and the garbage collector reports them later, in whatever test is
+    running then. `shutdown_lifespans` ends it here instead, on its own loop, closing its pool
+    and its revocation feed's connection (this test module starts no other lifespan)."""
+    try:
+        yield app
+    finally:
+        asgi.shutdown_lifespans()
+
+
+@pytest.fixture
+def admin_headers(served: FastAPI, make_user: MakeUser) -> dict[str, str]:
     make_user("fuzz-admin", roles=["admin", "user"])
-    return bearer(login(client, "fuzz-admin")["access_token"])
+    with asgi.get_client(served) as session:  # schemathesis' own client: its loop
+        response = session.post(
+            "/token", data={"username": "fuzz-admin", "password": DEFAULT_PASSWORD}
+        )
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
 
 
 def fuzz(app: FastAPI, label: str, headers: dict[str, str]) -> None:
@@ -75,12 +92,10 @@ def fuzz(app: FastAPI, label: str, headers: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("label", operation_labels())
-def test_as_admin(
-    app: FastAPI, client: TestClient, admin_headers: dict[str, str], label: str
-) -> None:
-    fuzz(app, label, admin_headers)
+def test_as_admin(served: FastAPI, admin_headers: dict[str, str], label: str) -> None:
+    fuzz(served, label, admin_headers)
 
 
 @pytest.mark.parametrize("label", operation_labels())
-def test_anonymously(app: FastAPI, client: TestClient, label: str) -> None:
-    fuzz(app, label, {})
+def test_anonymously(served: FastAPI, label: str) -> None:
+    fuzz(served, label, {})
