@@ -92,6 +92,19 @@ def test_a_second_request_on_a_kept_alive_connection_has_the_same_head_timeout(
     assert answer.count(b"HTTP/1.1 200 OK") == 1
 
 
+def test_a_kept_alive_connection_whose_next_head_stalls_is_closed(bounded_server: int) -> None:
+    """The next request's head comes in a read of its own, after the first answer, and stops
+    short: its clock starts with its first byte. (uvicorn's keep-alive timeout stopped when
+    that byte came, so only the head timeout can close it.)"""
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'{"status":"ok"}'):
+            answer += connection.recv(65536)
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        assert connection.recv(65536) == b""  # closed by the server, well within 10 s
+
+
 def test_serve_sends_no_server_banner(database_url: str) -> None:
     with running_server({"DATABASE_URL": database_url}) as base_url:
         response = httpx2.get(f"{base_url}/healthz")
