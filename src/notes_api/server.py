@@ -78,11 +78,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.logger.warning("Request headers over %d bytes: refused", MAX_HEADER_BYTES)
                 self.transport.write(_TOO_LARGE)
                 self.transport.close()
+            else:
+                # Armed only for a head still incomplete after a read (the clock starts with
+                # its first byte, as before): one that arrives whole, as nearly every request's
+                # does, no longer costs a timer set and cancelled on the event loop.
+                self._arm_head_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
-        self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
