@@ -100,7 +100,9 @@ def test_a_kept_alive_connection_whose_next_head_stalls_is_closed(bounded_server
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = b""
         while not answer.endswith(b'{"status":"ok"}'):
-            answer += connection.recv(65536)
+            chunk = connection.recv(65536)
+            assert chunk, f"closed before the first answer ended: {answer!r}"
+            answer += chunk
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         assert connection.recv(65536) == b""  # closed by the server, well within 10 s
 
