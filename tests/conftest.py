@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
@@ -31,6 +31,9 @@ from tests.databases import (
     sync_engine,
 )
 from tests.mail_server import MailServer
+
+if TYPE_CHECKING:
+    import requests
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -190,7 +193,11 @@ def make_user(db_engine: Engine, default_password_hash: str) -> MakeUser:
     return make
 
 
-def login(client: TestClient, username: str, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
+def login(
+    client: TestClient | requests.Session, username: str, password: str = DEFAULT_PASSWORD
+) -> dict[str, str]:
+    """The password grant, which must succeed: the token pair. Also through a `requests`
+    session, such as schemathesis' in-process ASGI client."""
     response = client.post("/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     tokens: dict[str, str] = response.json()

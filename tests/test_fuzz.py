@@ -18,7 +18,7 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from notes_api.main import create_app
-from tests.conftest import DEFAULT_PASSWORD, MakeUser, bearer, make_settings
+from tests.conftest import MakeUser, bearer, login, make_settings
 
 CHECKS = [not_a_server_error, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 12
@@ -59,11 +59,7 @@ def served(app: FastAPI) -> Iterator[FastAPI]:
 def admin_headers(served: FastAPI, make_user: MakeUser) -> dict[str, str]:
     make_user("fuzz-admin", roles=["admin", "user"])
     with asgi.get_client(served) as session:  # schemathesis' own client: its loop
-        response = session.post(
-            "/token", data={"username": "fuzz-admin", "password": DEFAULT_PASSWORD}
-        )
-    assert response.status_code == 200, response.text
-    return bearer(response.json()["access_token"])
+        return bearer(login(session, "fuzz-admin")["access_token"])
 
 
 def fuzz(app: FastAPI, label: str, headers: dict[str, str]) -> None:
