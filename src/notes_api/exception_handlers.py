@@ -29,6 +29,7 @@ from starlette.types import ExceptionHandler
 
 from notes_api.auth.passwords import HashingBusyError
 from notes_api.exceptions import DomainError, is_database_unavailable, is_missing_schema
+from notes_api.routing import allowed_methods
 from notes_api.sessions.exceptions import OAuthError, malformed_token_request
 from notes_api.sessions.schemas import NO_STORE, OAuthErrorResponse
 
@@ -140,6 +141,11 @@ def _request_error_handlers(
         if exc.status_code == status.HTTP_400_BAD_REQUEST and request.url.path in oauth_paths:
             # e.g. a multipart body without a boundary
             return oauth_error_response(malformed_token_request())
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            methods = allowed_methods(request.app.router.routes, request.scope)
+            if methods:  # the resource's methods, where Starlette names one route's
+                headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+                exc = StarletteHTTPException(exc.status_code, exc.detail, headers)
         return await http_exception_handler(request, exc)
 
     return validation_error, http_error

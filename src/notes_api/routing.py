@@ -19,10 +19,11 @@ then left to Starlette, which strips it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 _NO_MATCH = Match.NONE
@@ -39,3 +40,18 @@ class PrefixCheckedRoute(APIRoute):
         if scope["path"].startswith(self.literal_prefix) or scope.get("root_path"):
             return super().matches(scope)
         return _NO_MATCH, {}
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at the scope's path, for a 405's `Allow` (RFC 9110,
+    section 15.5.6: the target resource's methods, not one route's).
+
+    Starlette's router raises the 405 of the first route whose path matched, and that
+    route's methods are one method of a resource that may have several (GET and DELETE of
+    /account/sessions are two routes). Empty when no route of a fixed method set matched:
+    a mount's 405 (the static files') already names its own."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != _NO_MATCH:
+            methods |= route.methods
+    return sorted(methods)
