@@ -122,6 +122,23 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def is_undecodable_json(exc: StarletteHTTPException) -> bool:
+    """FastAPI's 400 "There was an error parsing the body", raised from what `json.loads`
+    raised besides a syntax error: bytes that are not UTF-8 (UnicodeDecodeError, a
+    ValueError) or arrays nested past the recursion limit (RecursionError)."""
+    return isinstance(exc.__cause__, (ValueError, RecursionError))
+
+
+def undecodable_json_error(cause: BaseException | None) -> dict[str, Any]:
+    """The body is not JSON: the same 422 `json_invalid` FastAPI answers for a syntax error
+    (RFC 8259 JSON is UTF-8), so a client sees one code for every body it cannot send,
+    and the contract's 422 for invalid input holds for bytes too."""
+    where: list[str | int] = ["body"]
+    if isinstance(cause, UnicodeDecodeError):
+        where.append(cause.start)
+    return {"type": "json_invalid", "loc": where, "msg": "JSON decode error"}
+
+
 def _request_error_handlers(
     oauth_paths: Collection[str],
 ) -> tuple[ExceptionHandler, ExceptionHandler]:
@@ -141,6 +158,11 @@ def _request_error_handlers(
         if exc.status_code == status.HTTP_400_BAD_REQUEST and request.url.path in oauth_paths:
             # e.g. a multipart body without a boundary
             return oauth_error_response(malformed_token_request())
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and is_undecodable_json(exc):
+            return JSONResponse(
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+                content={"detail": [undecodable_json_error(exc.__cause__)]},
+            )
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
             methods = allowed_methods(request.app.router.routes, request.scope)
             if methods:  # the resource's methods, where Starlette names one route's
