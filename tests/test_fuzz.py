@@ -1,5 +1,6 @@
 """OpenAPI fuzzing with schemathesis: no request a client can build from our schema gets a
-500, and every documented response matches its schema; as an admin and anonymously.
+500, every answer's status, content type and headers are documented for its operation, and
+every documented response matches its schema; as an admin and anonymously.
 
 Cases are drawn with schemathesis' Hypothesis strategies inside ordinary tests (its
 lazy pytest fixture integration does not run on pytest 9), one test per operation.
@@ -15,12 +16,23 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from notes_api.main import create_app
 from tests.conftest import MakeUser, bearer, login, make_settings
 
-CHECKS = [not_a_server_error, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,  # every status answered is documented for its operation
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 EXAMPLES_PER_OPERATION = 12
 MIN_REQUESTS_WITH_INPUT = 6
 """`filter_too_much` is suppressed (strict schemas reject most drawn values), so each test

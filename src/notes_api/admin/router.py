@@ -26,6 +26,11 @@ from notes_api.validation import DatabaseId, RoleName
 
 router = APIRouter(route_class=PrefixCheckedRoute)
 
+Responses = dict[int | str, dict[str, str]]
+
+NO_SUCH_USER: Responses = {404: {"description": "No user with this id"}}
+UNKNOWN_USER_OR_ROLE: Responses = {404: {"description": "No user with this id, or no such role"}}
+
 
 @router.get("/roles", response_model=list[RoleRead], tags=["roles"])
 @authorize(roles=BuiltinRole.ADMIN)
@@ -33,14 +38,28 @@ async def list_roles(db: DbSession) -> list[RoleRead]:
     return [RoleRead.model_validate(role) for role in await users.list_roles(db)]
 
 
-@router.post("/roles", response_model=RoleRead, status_code=201, tags=["roles"])
+@router.post(
+    "/roles",
+    response_model=RoleRead,
+    status_code=201,
+    tags=["roles"],
+    responses={409: {"description": "A role of that name exists"}},
+)
 @authorize(roles=BuiltinRole.ADMIN)
 async def create_role(payload: RoleCreate, db: DbSession, actor: AdminActor) -> RoleRead:
     role = await service.create_role(db, actor, name=payload.name, description=payload.description)
     return RoleRead.model_validate(role)
 
 
-@router.delete("/roles/{name}", status_code=204, tags=["roles"])
+@router.delete(
+    "/roles/{name}",
+    status_code=204,
+    tags=["roles"],
+    responses={
+        404: {"description": "No such role"},
+        409: {"description": "A built-in role (`admin`, `user`) cannot be deleted"},
+    },
+)
 @authorize(roles=BuiltinRole.ADMIN)
 async def delete_role(name: RoleName, db: DbSession, actor: AdminActor) -> None:
     await service.delete_role(db, actor, name)
@@ -54,7 +73,16 @@ async def list_users(
     return UserPage.of(await users.list_users(db, limit=limit, after_id=cursor))
 
 
-@router.post("/users", response_model=UserRead, status_code=201, tags=["users"])
+@router.post(
+    "/users",
+    response_model=UserRead,
+    status_code=201,
+    tags=["users"],
+    responses={
+        404: {"description": "A role in `roles` does not exist"},
+        409: {"description": "The username or the email is taken"},
+    },
+)
 @authorize(roles=BuiltinRole.ADMIN)
 async def create_user(
     payload: UserCreate, db: DbSession, actor: AdminActor, response: Response
@@ -71,13 +99,24 @@ async def create_user(
     return UserRead.model_validate(user)
 
 
-@router.get("/users/{user_id}", response_model=UserRead, tags=["users"])
+@router.get("/users/{user_id}", response_model=UserRead, tags=["users"], responses=NO_SUCH_USER)
 @authorize(roles=BuiltinRole.ADMIN)
 async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
     return UserRead.model_validate(await users.get_user(db, user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserRead,
+    tags=["users"],
+    responses={
+        **NO_SUCH_USER,
+        409: {
+            "description": "The email is taken, an administrator would disable themselves, "
+            "or the last enabled administrator would be disabled"
+        },
+    },
+)
 @authorize(roles=BuiltinRole.ADMIN)
 async def update_user(
     user_id: DatabaseId, payload: UserUpdate, db: DbSession, actor: AdminActor
@@ -95,13 +134,29 @@ def refuse_disabling_oneself(user_id: int, payload: UserUpdate, actor: Actor) ->
         raise ConflictError("Administrators cannot disable themselves")
 
 
-@router.put("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
+@router.put(
+    "/users/{user_id}/roles/{name}",
+    status_code=204,
+    tags=["users"],
+    responses={
+        **UNKNOWN_USER_OR_ROLE,
+        403: {"description": "The token lacks the admin role, or grants a role to its own user"},
+    },
+)
 @authorize(roles=BuiltinRole.ADMIN)
 async def grant_role(user_id: DatabaseId, name: RoleName, db: DbSession, actor: AdminActor) -> None:
     await service.grant_role(db, actor, user_id, name)
 
 
-@router.delete("/users/{user_id}/roles/{name}", status_code=204, tags=["users"])
+@router.delete(
+    "/users/{user_id}/roles/{name}",
+    status_code=204,
+    tags=["users"],
+    responses={
+        **UNKNOWN_USER_OR_ROLE,
+        409: {"description": "The last enabled administrator would lose the admin role"},
+    },
+)
 @authorize(roles=BuiltinRole.ADMIN)
 async def revoke_role(
     user_id: DatabaseId, name: RoleName, db: DbSession, actor: AdminActor

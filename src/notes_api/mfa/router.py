@@ -99,6 +99,7 @@ async def remove_totp(
     "/users/{user_id}/mfa",
     status_code=204,
     tags=["users"],
+    responses={404: {"description": "No user with this id"}},
     summary="Remove a user's second factor (a lost phone); idempotent",
 )
 @authorize(roles=BuiltinRole.ADMIN)

@@ -199,12 +199,19 @@ async def _refresh(
 @router.post(
     "/token/revoke",
     response_model=RevokeResponse,
+    responses={
+        400: {
+            "model": OAuthErrorResponse,
+            "description": "`invalid_request`: no `token`, or a malformed request",
+        }
+    },
     summary="Revoke a refresh token and every token of its login (RFC 7009)",
 )
 async def revoke_token(
     response: Response, db: DbSession, token: FormField = None, token_type_hint: FormField = None
 ) -> RevokeResponse:
-    """Always 200, as RFC 7009 asks, whether or not the token was known.
+    """200 whether or not the token was known, as RFC 7009 asks; 400 `invalid_request`
+    (RFC 6749's error format) when no token is sent.
 
     Access tokens cannot be revoked (they are verified with the key alone and
     expire within minutes); presenting one here is accepted and does nothing.
