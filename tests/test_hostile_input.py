@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -10,10 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from notes_api.auth.roles import BUILTIN_ROLES
 from notes_api.auth.tokens import AccessTokenCodec, InvalidTokenError
-from notes_api.pagination import decode_cursor, encode_cursor
+from notes_api.pagination import Cursor, decode_cursor, encode_cursor
 from tests.conftest import Headers
 
 codec = AccessTokenCodec(
@@ -46,6 +48,14 @@ def test_cursor_decoder_raises_only_value_error(cursor: str) -> None:
 @given(st.integers(min_value=1, max_value=2**31 - 1))
 def test_cursor_round_trips(last_id: int) -> None:
     assert decode_cursor(encode_cursor(last_id)) == last_id
+
+
+@given(st.integers(min_value=1, max_value=2**31 - 1))
+def test_every_cursor_matches_the_published_schema(last_id: int) -> None:
+    schema = TypeAdapter(Cursor).json_schema()
+    cursor = encode_cursor(last_id)
+    assert re.fullmatch(schema["pattern"], cursor)
+    assert schema["minLength"] <= len(cursor) <= schema["maxLength"]
 
 
 @pytest.fixture

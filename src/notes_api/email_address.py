@@ -30,6 +30,19 @@ _UNPRINTABLE_CATEGORIES = frozenset("CZ")
 (C*), and every kind of space and line or paragraph separator (Z*)."""
 
 
+_NOT_IN_AN_ADDRESS = (
+    "\\x00-\\x20\\x7f-\\x9f"  # ASCII and C1 controls, the space
+    "\\u00a0\\u1680\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u3000\\ufeff"  # spaces, marks
+    '()<>\\[\\]:;@\\\\,"'  # the specials
+)
+SCHEMA_PATTERN = (
+    f"^[^{_NOT_IN_AN_ADDRESS}]{{1,64}}@[^{_NOT_IN_AN_ADDRESS}.]+(\\.[^{_NOT_IN_AN_ADDRESS}.]+)+$"
+)
+"""`is_plain_address` for clients, in the OpenAPI document: every address it accepts matches.
+A regular expression cannot name Unicode's categories, so this one refuses the controls,
+the common spaces and format characters, and the specials; the server refuses the rest."""
+
+
 def is_plain_address(value: str) -> bool:
     """Whether `value` is one plain address that no header parser reads as anything else."""
     if len(value) > MAX_LENGTH or "=?" in value:

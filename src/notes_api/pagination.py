@@ -21,6 +21,8 @@ from notes_api.validation import DATABASE_INT_MAX
 _PREFIX = "id:"
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+MAX_CURSOR_LENGTH = 32
+"""Longer than any cursor `encode_cursor` writes (the largest id takes 18 characters)."""
 
 Row = TypeVar("Row")
 
@@ -32,7 +34,7 @@ def encode_cursor(last_id: int) -> str:
 def decode_cursor(value: object) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 32:
+    if not isinstance(value, str) or len(value) > MAX_CURSOR_LENGTH:
         raise ValueError("invalid cursor")
     try:
         text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
@@ -50,7 +52,15 @@ def decode_cursor(value: object) -> int | None:
 Cursor = Annotated[
     int | None,
     BeforeValidator(decode_cursor),
-    WithJsonSchema({"type": "string", "description": "next_cursor from the previous page"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_CURSOR_LENGTH,
+            "pattern": "^[A-Za-z0-9_-]+$",  # base64url, unpadded, as encode_cursor writes it
+            "description": "next_cursor from the previous page",
+        }
+    ),
     Query(description="Opaque cursor: next_cursor from the previous page"),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")]

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from notes_api.clock import as_utc
 from notes_api.email_address import MAX_LENGTH as EMAIL_MAX_LENGTH
+from notes_api.email_address import SCHEMA_PATTERN as EMAIL_SCHEMA_PATTERN
 from notes_api.email_address import is_plain_address
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
@@ -91,7 +92,8 @@ Password = Annotated[
 Email = Annotated[
     str,
     BeforeValidator(_lower),
-    Field(max_length=EMAIL_MAX_LENGTH),
+    # The pattern is documentation: `_refuse_unplain_address` decides, with a clearer message.
+    Field(max_length=EMAIL_MAX_LENGTH, json_schema_extra={"pattern": EMAIL_SCHEMA_PATTERN}),
     STORABLE,
     AfterValidator(_refuse_unplain_address),
 ]

@@ -420,8 +420,11 @@ def test_revoking_a_token_with_an_unpaired_surrogate_is_still_200(lenient: TestC
     assert lenient.post("/token/revoke", content=content, headers=headers).status_code == 200
 
 
-def test_revoke_without_a_token_is_invalid_request(client: TestClient) -> None:
-    assert_oauth_error(client.post("/token/revoke", data={}), "invalid_request")
+@pytest.mark.parametrize("form", [{}, {"token": ""}])
+def test_revoke_without_a_token_is_invalid_request(
+    client: TestClient, form: dict[str, str]
+) -> None:
+    assert_oauth_error(client.post("/token/revoke", data=form), "invalid_request")
 
 
 def test_no_transaction_is_open_while_the_password_is_hashed(

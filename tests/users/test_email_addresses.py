@@ -4,10 +4,15 @@ more (or other) recipients is a 422 naming the field, and nothing is stored."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from notes_api.email_address import SCHEMA_PATTERN, is_plain_address
 from notes_api.main import create_app
 from tests.conftest import Headers, Invoke, MakeUser, make_settings
 
@@ -93,3 +98,31 @@ def test_ordinary_addresses_are_accepted(
     )
     assert response.status_code == 201, response.text
     assert response.json()["email"] == email
+
+
+@settings(max_examples=500)
+@given(st.emails() | st.text(min_size=3, max_size=80).map(lambda text: f"{text}@x.example"))
+def test_every_address_the_server_takes_matches_the_published_pattern(address: str) -> None:
+    # The OpenAPI document's pattern tells clients (and fuzzers) what to send: an address it
+    # refused but the server took would be a valid address no generated client could send.
+    if is_plain_address(address):
+        assert re.fullmatch(SCHEMA_PATTERN, address), address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "a",
+        "a@b",
+        "a@x.example.",
+        "a b@x.example",
+        "victim,attacker@evil.example",
+        "victim <attacker@evil.example>",
+        "a@x.example\t",
+        "a\u2028b@x.example",
+        "a\u200bb@x.example",  # a zero-width space
+    ],
+)
+def test_the_published_pattern_refuses_what_is_plainly_no_address(address: str) -> None:
+    assert not re.fullmatch(SCHEMA_PATTERN, address)

@@ -208,7 +208,10 @@ async def _refresh(
     summary="Revoke a refresh token and every token of its login (RFC 7009)",
 )
 async def revoke_token(
-    response: Response, db: DbSession, token: FormField = None, token_type_hint: FormField = None
+    response: Response,
+    db: DbSession,
+    token: Annotated[str | None, Form(min_length=1)] = None,  # sent empty: absent, the 400 below
+    token_type_hint: FormField = None,
 ) -> RevokeResponse:
     """200 whether or not the token was known, as RFC 7009 asks; 400 `invalid_request`
     (RFC 6749's error format) when no token is sent.
