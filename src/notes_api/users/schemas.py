@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from notes_api.auth.roles import BuiltinRole
 from notes_api.schemas import Page, RequestModel
@@ -47,7 +47,7 @@ class SignupAccepted(BaseModel):
 class UserUpdate(RequestModel):
     email: Email | None = None
     password: Password | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None  # true or false: not 0, 1 or "yes", which lax mode takes
 
 
 class UserRead(BaseModel):
