@@ -11,7 +11,9 @@ That error is an `HTTPException`, so FastAPI lets it through its body parsing
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
+from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -21,6 +23,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_SIZE = 1024 * 1024
 """1 MiB: a note's largest valid body (100,000 characters) fits several times over."""
 _MAX_DIGITS = 18
+
+
+def document_body_limit(routes: Iterable[object], max_body_size: int = MAX_BODY_SIZE) -> None:
+    """Add the 413 to the OpenAPI description of every route that reads a body: a client
+    (or a fuzzer) that sends a larger one gets it."""
+    for route in routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            route.responses.setdefault(
+                HTTP_413_CONTENT_TOO_LARGE,
+                {"description": f"The request body is larger than {max_body_size} bytes"},
+            )
 
 
 class BodyTooLargeError(HTTPException):

@@ -17,7 +17,7 @@ from notes_api.accounts.reset import build_mail_sender
 from notes_api.accounts.router import router as accounts_router
 from notes_api.admin.router import router as admin_router
 from notes_api.audit.router import router as audit_router
-from notes_api.body_limit import BodySizeLimitMiddleware
+from notes_api.body_limit import BodySizeLimitMiddleware, document_body_limit
 from notes_api.client_address import ClientAddressMiddleware
 from notes_api.config import Settings, get_settings
 from notes_api.discovery import router as discovery_router
@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.mail_sender is not None:
             state.mail_sender.untraced = tracing.untraced
     guard_and_document_routes(app.routes)
+    document_body_limit(app.routes)
     instrumentation.remember_mounts(app.routes)
     return app
 
