@@ -147,7 +147,11 @@ def _request_error_handlers(
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
         if request.url.path in oauth_paths:
-            return oauth_error_response(malformed_token_request())
+            errors = exc.errors()
+            missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing"]
+            if len(missing) < len(errors):
+                missing = []  # something else is wrong too
+            return oauth_error_response(malformed_token_request(missing))
         return JSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": validation_errors(exc)},

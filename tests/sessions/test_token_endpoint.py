@@ -420,11 +420,13 @@ def test_revoking_a_token_with_an_unpaired_surrogate_is_still_200(lenient: TestC
     assert lenient.post("/token/revoke", content=content, headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("form", [{}, {"token": ""}])
-def test_revoke_without_a_token_is_invalid_request(
+@pytest.mark.parametrize("form", [{}, {"token": ""}, {"token_type_hint": "refresh_token"}])
+def test_revoke_without_a_token_is_invalid_request_naming_it(
     client: TestClient, form: dict[str, str]
 ) -> None:
-    assert_oauth_error(client.post("/token/revoke", data=form), "invalid_request")
+    response = client.post("/token/revoke", data=form)
+    assert_oauth_error(response, "invalid_request")
+    assert response.json()["error_description"] == "token is required"
 
 
 def test_no_transaction_is_open_while_the_password_is_hashed(

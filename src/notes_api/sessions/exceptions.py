@@ -8,6 +8,7 @@ renders it, for requests too malformed to reach the router as well.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from notes_api.throttling.exceptions import AttemptSettledError
@@ -54,7 +55,11 @@ class OAuthError(Exception):
         self.retry_after = retry_after
 
 
-def malformed_token_request() -> OAuthError:
-    """A token request FastAPI could not even parse (wrong field types, an upload, a broken
-    multipart body) still answers in RFC 6749's format."""
+def malformed_token_request(missing: Sequence[str] = ()) -> OAuthError:
+    """A token request FastAPI could not even parse (a required field missing, wrong field
+    types, an upload, a broken multipart body) still answers in RFC 6749's format, naming
+    the `missing` fields when that is all that is wrong."""
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        return OAuthError("invalid_request", f"{' and '.join(missing)} {verb} required")
     return OAuthError("invalid_request", "Malformed token request")
