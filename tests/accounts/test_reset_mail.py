@@ -7,6 +7,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 from sqlalchemy import Engine, select, text, update
 
 from notes_api.accounts.models import PasswordResetToken
@@ -187,3 +188,26 @@ def test_either_email_or_username(client: TestClient) -> None:
     assert client.post("/account/password/forgot", json={}).status_code == 422
     both = {"email": "a@mail.example", "username": "a"}
     assert client.post("/account/password/forgot", json=both).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": "a@mail.example"},
+        {"username": "a"},
+        {"email": "a@mail.example", "username": "a"},
+        {"email": "a@mail.example", "username": None},
+        {"email": None, "username": "a"},
+        {"email": None, "username": None},
+    ],
+)
+def test_the_published_schema_takes_the_bodies_the_server_takes(
+    client: TestClient, body: dict[str, str | None]
+) -> None:
+    # Exactly one of the two: a client generated from the document (or a fuzzer) sent both.
+    document = client.get("/openapi.json").json()
+    schema = document["components"]["schemas"]["ForgotPassword"]
+    valid = Draft202012Validator(schema).is_valid(body)
+    answer = client.post("/account/password/forgot", json=body)
+    assert answer.status_code == (202 if valid else 422), (valid, answer.text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from notes_api.schemas import RequestModel
 from notes_api.validation import Email, Password, Text, Username, UtcDatetime
@@ -28,6 +28,16 @@ class PasswordChange(RequestModel):
 
 class ForgotPassword(RequestModel):
     """`{"email": ...}` or `{"username": ...}`: exactly one."""
+
+    # Exactly one of the two, for clients reading the schema: the validator below decides.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("email", "username")
+            ]
+        }
+    )
 
     email: Email | None = None
     username: Username | None = None
