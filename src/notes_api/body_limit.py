@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute
 from starlette.status import HTTP_413_CONTENT_TOO_LARGE
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,7 +26,7 @@ MAX_BODY_SIZE = 1024 * 1024
 _MAX_DIGITS = 18
 
 
-def document_body_limit(routes: Iterable[object], max_body_size: int = MAX_BODY_SIZE) -> None:
+def document_body_limit(routes: Iterable[BaseRoute], max_body_size: int = MAX_BODY_SIZE) -> None:
     """Add the 413 to the OpenAPI description of every route that reads a body: a client
     (or a fuzzer) that sends a larger one gets it."""
     for route in routes:
