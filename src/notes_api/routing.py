@@ -26,6 +26,9 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
+UNKNOWN_USER: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}
+"""The OpenAPI description of the 404 of a route that takes a user id in its path."""
+
 _NO_MATCH = Match.NONE
 """Looked up once: on Python 3.11 reading an enum member off its class costs a descriptor
 call, as much as the check below."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
@@ -22,7 +22,7 @@ from notes_api.auth.tokens import TokenData
 from notes_api.dependencies import DbSession, Throttle
 from notes_api.mfa import service as mfa_service
 from notes_api.request_context import CurrentActor, client_ip
-from notes_api.routing import PrefixCheckedRoute
+from notes_api.routing import UNKNOWN_USER, PrefixCheckedRoute
 from notes_api.sessions.schemas import NO_STORE
 from notes_api.sessions.session_model import LoginSession
 from notes_api.sessions.session_store import EndCause
@@ -34,7 +34,6 @@ from notes_api.validation import DatabaseId
 router = APIRouter(route_class=PrefixCheckedRoute, tags=["account"])
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
-UNKNOWN_USER: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}
 
 
 def _refuse_personal_tokens(token: TokenData) -> None:

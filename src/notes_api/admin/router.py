@@ -11,7 +11,7 @@ from notes_api.auth.roles import BuiltinRole
 from notes_api.dependencies import DbSession
 from notes_api.exceptions import ConflictError
 from notes_api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
-from notes_api.routing import PrefixCheckedRoute
+from notes_api.routing import UNKNOWN_USER, PrefixCheckedRoute
 from notes_api.users import service as users
 from notes_api.users.admin_actor import AdminActor
 from notes_api.users.schemas import (
@@ -28,8 +28,7 @@ router = APIRouter(route_class=PrefixCheckedRoute)
 
 Responses = dict[int | str, dict[str, str]]
 
-NO_SUCH_USER: Responses = {404: {"description": "No user with this id"}}
-UNKNOWN_USER_OR_ROLE: Responses = {404: {"description": "No user with this id, or no such role"}}
+UNKNOWN_USER_OR_ROLE: Responses = {404: {"description": "No such user, or no such role"}}
 
 
 @router.get("/roles", response_model=list[RoleRead], tags=["roles"])
@@ -99,7 +98,7 @@ async def create_user(
     return UserRead.model_validate(user)
 
 
-@router.get("/users/{user_id}", response_model=UserRead, tags=["users"], responses=NO_SUCH_USER)
+@router.get("/users/{user_id}", response_model=UserRead, tags=["users"], responses=UNKNOWN_USER)
 @authorize(roles=BuiltinRole.ADMIN)
 async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
     return UserRead.model_validate(await users.get_user(db, user_id))
@@ -110,7 +109,7 @@ async def read_user(user_id: DatabaseId, db: DbSession) -> UserRead:
     response_model=UserRead,
     tags=["users"],
     responses={
-        **NO_SUCH_USER,
+        **UNKNOWN_USER,
         409: {
             "description": "The email is taken, an administrator would disable themselves, "
             "or the last enabled administrator would be disabled"

@@ -16,7 +16,7 @@ from notes_api.dependencies import DbSession, Throttle
 from notes_api.mfa import service
 from notes_api.mfa.schemas import CodeRequest, RecoveryCodes, TotpEnrollment
 from notes_api.request_context import CurrentActor
-from notes_api.routing import PrefixCheckedRoute
+from notes_api.routing import UNKNOWN_USER, PrefixCheckedRoute
 from notes_api.throttling.exceptions import LoginThrottledError
 from notes_api.users.admin_actor import AdminActor
 from notes_api.validation import DatabaseId
@@ -99,7 +99,7 @@ async def remove_totp(
     "/users/{user_id}/mfa",
     status_code=204,
     tags=["users"],
-    responses={404: {"description": "No user with this id"}},
+    responses=UNKNOWN_USER,
     summary="Remove a user's second factor (a lost phone); idempotent",
 )
 @authorize(roles=BuiltinRole.ADMIN)
