@@ -1,11 +1,14 @@
 """`notes-api serve` bounds each request's head: its size (431 past 32 KiB, before the rest
 is parsed) and its time (a connection that never finishes its headers is closed), while
-other clients keep being served; and no banner names the server."""
+other clients keep being served; what it answers without the application has the
+application's form; and no banner names the server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from notes_api import server
+from notes_api.security_headers import DEFAULT_HEADERS
 from tests.servers import free_port, running_server
 
 HEAD_TIMEOUT_FOR_TESTS = 0.5
@@ -26,6 +30,14 @@ def bounded_server(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[in
     """The application behind uvicorn with `notes-api serve`'s limits, in this process (so
     the head timeout can be short); yields its port."""
     monkeypatch.setattr(server, "HEADER_TIMEOUT_SECONDS", HEAD_TIMEOUT_FOR_TESTS)
+    with serving(app) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """`app` served by uvicorn in this process with `notes-api serve`'s limits as they are
+    set now; yields its port."""
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, lifespan="on", **server.uvicorn_limits()
@@ -56,10 +68,82 @@ def raw_exchange(port: int, request: bytes) -> bytes:
 
 def test_a_header_over_32_kib_is_431_before_the_rest_is_read(bounded_server: int) -> None:
     huge = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1024 * 1024) + b"\r\n\r\n"
-    answer = raw_exchange(bounded_server, huge)
-    assert answer.startswith(b"HTTP/1.1 431 ")
-    assert answer.endswith(b'{"detail":"The request headers are larger than 32 KiB."}')
+    status, _, detail = protocol_answer(raw_exchange(bounded_server, huge))
+    assert status == 431
+    assert detail == "The request headers are larger than 32 KiB."
     assert httpx2.get(f"http://127.0.0.1:{bounded_server}/healthz").status_code == 200
+
+
+def test_a_head_over_32_kib_that_arrives_in_one_read_is_431(bounded_server: int) -> None:
+    """40 KB fits in one read of the socket, so the head is parsed whole before anything
+    counts it; the parsed head is measured too (it was served)."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    status, _, detail = protocol_answer(raw_exchange(bounded_server, head))
+    assert status == 431
+    assert detail == "The request headers are larger than 32 KiB."
+
+
+def test_many_headers_over_32_kib_together_are_431(bounded_server: int) -> None:
+    headers = b"".join(b"X-Padding-%d: %s\r\n" % (i, b"p" * 100) for i in range(400))
+    status, _, _ = protocol_answer(
+        raw_exchange(bounded_server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    )
+    assert status == 431
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+        b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
+    ],
+    ids=["not HTTP", "header without a colon", "Content-Length not a number"],
+)
+def test_a_request_that_is_not_http_gets_a_json_400_with_the_security_headers(
+    bounded_server: int, request_bytes: bytes
+) -> None:
+    status, _, detail = protocol_answer(raw_exchange(bounded_server, request_bytes))
+    assert status == 400
+    assert detail == "Invalid HTTP request received."
+
+
+def test_past_the_concurrency_limit_a_request_gets_a_json_503_with_retry_after(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "LIMIT_CONCURRENCY", 2)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with serving(app) as port:
+        assert raw_exchange(port, request).startswith(b"HTTP/1.1 200 ")  # alone: served
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert held.recv(65536).startswith(b"HTTP/1.1 200 ")  # kept alive: still open
+            status, headers, detail = protocol_answer(raw_exchange(port, request))
+    assert status == 503
+    assert headers["retry-after"] == "1"
+    assert "retry" in detail
+
+
+def protocol_answer(answer: bytes) -> tuple[int, dict[str, str], str]:
+    """The status, headers and `detail` of an answer the server gave without the
+    application, having checked that it has the application's form all the same: a JSON
+    error, the security headers, a request id, and the connection closed."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        assert name.lower() not in headers, f"{name} twice"
+        headers[name.lower()] = value.strip()
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    assert headers["connection"] == "close"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    for name, value in DEFAULT_HEADERS.items():
+        assert headers[name.lower()] == value
+    detail = json.loads(body)["detail"]
+    assert isinstance(detail, str)
+    return int(status_line.split(" ")[1]), headers, detail
 
 
 def test_headers_just_under_the_limit_are_served(bounded_server: int) -> None:

@@ -7,14 +7,26 @@ up the process's file descriptors). This protocol counts the bytes of a request'
 answers 431 past MAX_HEADER_BYTES, and closes a connection whose head has not arrived
 within HEADER_TIMEOUT_SECONDS of its first byte (or of the connection). A reverse proxy in
 front (compose has one) enforces the same; this holds without one too.
+
+What the protocol answers itself, without the application (a request it cannot parse, a
+head too large, the concurrency limit reached), it answers in the application's form: a
+JSON `detail`, the security headers and an `X-Request-ID`, as every other answer. uvicorn's
+own are plain text with none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from http import HTTPStatus
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from notes_api import tracing
+from notes_api.observability import REQUEST_ID_HEADER
+from notes_api.security_headers import with_security_headers
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 """Keep below the orchestrator's kill delay (compose `stop_grace_period: 40s`)."""
@@ -40,16 +52,60 @@ Docker then kills the container, cutting any request still in progress; that tak
 worker already hung when the stop comes.
 """
 LIMIT_CONCURRENCY = 500
-"""Connections and requests in progress per worker before uvicorn answers 503 at once:
+"""Connections and requests in progress per worker before `serve` answers 503 at once:
 well under a container's usual 1024 descriptors, with room for the database pool."""
 
-_TOO_LARGE_BODY = b'{"detail":"The request headers are larger than 32 KiB."}'
-_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: application/json\r\n"
-    b"connection: close\r\n"
-    b"content-length: %d\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY)
-)
+BUSY_RETRY_AFTER_SECONDS = 1
+"""The concurrency limit's 503 asks to come back after this long, as the app's other 503s do."""
+
+_HEAD_TOO_LARGE = "The request headers are larger than 32 KiB."
+_BUSY = "The server is at its limit of connections and requests; retry in a moment."
+_LINE_ENDS = 2  # CRLF
+_HEADER_OVERHEAD = len(b": ") + _LINE_ENDS
+_REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1") + _LINE_ENDS + _LINE_ENDS  # and the empty line
+
+
+def _error_answer(
+    status: HTTPStatus, detail: str, retry_after: int | None = None
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of an answer the protocol gives itself: the application's error
+    body, its security headers, a request id of its own, and the connection closed."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+        (REQUEST_ID_HEADER, tracing.random_hex_id(128).encode("ascii")),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", b"%d" % retry_after))
+    start = {"type": "http.response.start", "status": status, "headers": headers}
+    return list(with_security_headers(start, authenticated=False)["headers"]), body
+
+
+def _answering_app(status: HTTPStatus, detail: str, retry_after: int | None = None) -> ASGIApp:
+    """An ASGI app that gives that answer, for refusals decided once the head is parsed:
+    uvicorn then runs it in place of the application, with its request cycle."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        headers, body = _error_answer(status, detail, retry_after)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return answer
+
+
+_ANSWER_HEAD_TOO_LARGE = _answering_app(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, _HEAD_TOO_LARGE)
+_ANSWER_BUSY = _answering_app(HTTPStatus.SERVICE_UNAVAILABLE, _BUSY, BUSY_RETRY_AFTER_SECONDS)
+
+
+def _parsed_head_bytes(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """The size of a parsed head (request line and headers), give or take optional spaces."""
+    return (
+        _REQUEST_LINE_OVERHEAD
+        + len(url)
+        + sum(len(name) + len(value) + _HEADER_OVERHEAD for name, value in headers)
+    )
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -58,8 +114,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
+        self._read_bytes = 0  # of the read being parsed
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
+        # This protocol applies uvicorn's concurrency limit itself (`_refusal`), so that its
+        # 503 has the application's form; uvicorn's own check would answer in plain text.
+        self._concurrency_limit, self.limit_concurrency = self.limit_concurrency, None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -70,14 +130,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._read_bytes = len(data)
         super().data_received(data)
         if self._in_head and not self.transport.is_closing():
             # Still inside the head after parsing this chunk: all of it was head.
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEADER_BYTES:
+                # Refused before the rest arrives: no request cycle exists yet to answer it.
                 self.logger.warning("Request headers over %d bytes: refused", MAX_HEADER_BYTES)
-                self.transport.write(_TOO_LARGE)
-                self.transport.close()
+                self._answer_and_close(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, _HEAD_TOO_LARGE)
             else:
                 # Armed only for a head still incomplete after a read (the clock starts with
                 # its first byte, as before): one that arrives whole, as nearly every request's
@@ -89,10 +150,53 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
 
     def on_headers_complete(self) -> None:
+        head_at_most = self._head_bytes + self._read_bytes
         self._in_head = False
         self._head_bytes = 0
         self._disarm_head_timer()
-        super().on_headers_complete()
+        refusal = self._refusal(head_at_most)
+        if refusal is None:
+            super().on_headers_complete()
+            return
+        # uvicorn chooses the app to run inside on_headers_complete, with no hook: the refusal
+        # stands in for the application during this one call (no await: nothing else runs).
+        application, self.app = self.app, refusal
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = application
+
+    def _refusal(self, head_at_most: int) -> ASGIApp | None:
+        """What answers this parsed request instead of the application, if anything.
+
+        `data_received` counts only the reads that leave a head unfinished, so the read that
+        finishes it (up to 256 KiB, and perhaps a body too) is not in its count. When the
+        two together could be over the limit, the parsed head is measured; nearly every
+        request's head comes in a read far smaller, and costs no measuring.
+        """
+        if (
+            head_at_most > MAX_HEADER_BYTES
+            and _parsed_head_bytes(self.url, self.headers) > MAX_HEADER_BYTES
+        ):
+            self.logger.warning("Request headers over %d bytes: refused", MAX_HEADER_BYTES)
+            return _ANSWER_HEAD_TOO_LARGE
+        limit = self._concurrency_limit
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            self.logger.warning("Exceeded concurrency limit.")
+            return _ANSWER_BUSY
+        return None
+
+    def send_400_response(self, msg: str) -> None:
+        """A request that cannot be parsed as HTTP (uvicorn logs it and calls this)."""
+        self._answer_and_close(HTTPStatus.BAD_REQUEST, msg)
+
+    def _answer_and_close(self, status: HTTPStatus, detail: str) -> None:
+        headers, body = _error_answer(status, detail)
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode("ascii"))]
+        head += [b"%s: %s\r\n" % header for header in self.server_state.default_headers]
+        head += [b"%s: %s\r\n" % header for header in headers]
+        self.transport.write(b"".join([*head, b"\r\n", body]))
+        self.transport.close()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
