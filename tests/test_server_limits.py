@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx2
@@ -23,6 +24,7 @@ from notes_api.security_headers import DEFAULT_HEADERS
 from tests.servers import free_port, running_server
 
 HEAD_TIMEOUT_FOR_TESTS = 0.5
+BODY_TIMEOUT_FOR_TESTS = 1.0
 
 
 @pytest.fixture
@@ -30,6 +32,7 @@ def bounded_server(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[in
     """The application behind uvicorn with `notes-api serve`'s limits, in this process (so
     the head timeout can be short); yields its port."""
     monkeypatch.setattr(server, "HEADER_TIMEOUT_SECONDS", HEAD_TIMEOUT_FOR_TESTS)
+    monkeypatch.setattr(server, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_FOR_TESTS)
     with serving(app) as port:
         yield port
 
@@ -189,6 +192,62 @@ def test_a_kept_alive_connection_whose_next_head_stalls_is_closed(bounded_server
             answer += chunk
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         assert connection.recv(65536) == b""  # closed by the server, well within 10 s
+
+
+LOGIN_BODY = b"grant_type=password&username=nobody&password=wrong"
+LOGIN_HEAD = (
+    b"POST /token HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(LOGIN_BODY)
+)
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(bounded_server: int) -> None:
+    """A slow-body client (slow POST) loses its connection, with a 408; before, a body that
+    never came held the connection and its request forever, and 500 of them made the
+    server answer 503 to everyone."""
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(LOGIN_HEAD + LOGIN_BODY[:10])
+        began = time.monotonic()
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - began
+    status, _, detail = protocol_answer(answer)
+    assert status == 408
+    assert "did not arrive" in detail
+    assert BODY_TIMEOUT_FOR_TESTS - 0.1 < waited < BODY_TIMEOUT_FOR_TESTS + 5
+
+
+def test_a_body_in_several_reads_within_the_time_is_served_and_the_connection_kept(
+    bounded_server: int,
+) -> None:
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(LOGIN_HEAD + LOGIN_BODY[:10])
+        time.sleep(BODY_TIMEOUT_FOR_TESTS / 4)
+        connection.sendall(LOGIN_BODY[10:])
+        assert b"invalid_grant" in read_answer(connection)  # the login was read and answered
+        time.sleep(BODY_TIMEOUT_FOR_TESTS * 1.5)  # past the body's time: its timer is gone
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """One answer from a kept-alive connection: its head, then `Content-Length` bytes."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = connection.recv(65536)
+        assert chunk, f"closed before the head ended: {answer!r}"
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    declared = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    assert declared, f"no Content-Length: {head!r}"
+    length = int(declared.group(1))
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        assert chunk, f"closed before the body ended: {answer!r}"
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def test_serve_sends_no_server_banner(database_url: str) -> None:

@@ -34,6 +34,10 @@ MAX_HEADER_BYTES = 32 * 1024
 """The request line and every header together: nginx's default buffers hold as much."""
 HEADER_TIMEOUT_SECONDS = 10.0
 """From a connection's opening (or a request's first byte) to the end of its headers."""
+BODY_TIMEOUT_SECONDS = 30.0
+"""From the read that ends a request's head to the end of its body (the compose proxy's own
+limit). A client that declares a body and sends it slowly, or never, holds a connection and
+a request in progress all that time, and 500 of them fill `LIMIT_CONCURRENCY`."""
 WORKER_HEALTHCHECK_SECONDS = 30
 """How long uvicorn's supervisor waits for a worker to answer its health ping before it
 kills it and starts another (uvicorn's default: 5 s; newer uvicorns also give a worker
@@ -59,6 +63,7 @@ BUSY_RETRY_AFTER_SECONDS = 1
 """The concurrency limit's 503 asks to come back after this long, as the app's other 503s do."""
 
 _HEAD_TOO_LARGE = "The request headers are larger than 32 KiB."
+_BODY_TOO_SLOW = "The request body did not arrive within 30 seconds."
 _BUSY = "The server is at its limit of connections and requests; retry in a moment."
 _LINE_ENDS = 2  # CRLF
 _HEADER_OVERHEAD = len(b": ") + _LINE_ENDS
@@ -117,6 +122,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._read_bytes = 0  # of the read being parsed
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         # This protocol applies uvicorn's concurrency limit itself (`_refusal`), so that its
         # 503 has the application's form; uvicorn's own check would answer in plain text.
         self._concurrency_limit, self.limit_concurrency = self.limit_concurrency, None
@@ -127,6 +133,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_body_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -144,6 +151,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 # its first byte, as before): one that arrives whole, as nearly every request's
                 # does, no longer costs a timer set and cancelled on the event loop.
                 self._arm_head_timer()
+        elif self._body_timer is None and self._body_unfinished():
+            # Likewise armed only when a read leaves a body unfinished: most bodies come with
+            # their head.
+            self._body_timer = self.loop.call_later(BODY_TIMEOUT_SECONDS, self._body_timeout)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -185,6 +196,36 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning("Exceeded concurrency limit.")
             return _ANSWER_BUSY
         return None
+
+    def on_message_complete(self) -> None:
+        self._disarm_body_timer()
+        super().on_message_complete()
+
+    def _body_unfinished(self) -> bool:
+        cycle = self.cycle
+        return (
+            cycle is not None
+            and cycle.more_body
+            and not cycle.response_complete
+            and not self.transport.is_closing()
+        )
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        if not self._body_unfinished():
+            return
+        self.logger.warning("Request body not complete after %d s: refused", BODY_TIMEOUT_SECONDS)
+        if self.cycle.response_started:  # answered without reading it all: nothing to add
+            self.transport.close()
+        else:
+            # Once uvicorn handles the connection's loss, the application, waiting for the
+            # body, hears that the client is gone, and what it still sends is dropped.
+            self._answer_and_close(HTTPStatus.REQUEST_TIMEOUT, _BODY_TOO_SLOW)
+
+    def _disarm_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
     def send_400_response(self, msg: str) -> None:
         """A request that cannot be parsed as HTTP (uvicorn logs it and calls this)."""
