@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from notes_api import server
 from notes_api.security_headers import DEFAULT_HEADERS
@@ -248,6 +248,33 @@ def read_answer(connection: socket.socket) -> bytes:
         assert chunk, f"closed before the body ended: {answer!r}"
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+def test_an_answer_the_client_stops_reading_loses_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that asks for a large answer and reads none of it held its connection (a
+    concurrency slot) and the answer in memory forever; past `WRITE_STALL_SECONDS` without
+    progress the connection is dropped (a list of 100 large notes can be 39 MB)."""
+    monkeypatch.setattr(server, "WRITE_STALL_SECONDS", 1.0)
+    large = b"x" * (64 * 1024 * 1024)  # well past the socket buffers on both sides
+    application = FastAPI()
+
+    @application.get("/large")
+    async def large_answer() -> Response:
+        return Response(large, media_type="application/octet-stream")
+
+    with serving(application) as port, socket.socket() as connection:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        connection.settimeout(10)
+        connection.connect(("127.0.0.1", port))
+        connection.sendall(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(3)  # reads nothing: the server's buffer fills, and its timer runs out
+        received = 0
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := connection.recv(1024 * 1024):
+                received += len(chunk)
+    assert 0 < received < len(large)  # what the buffers held, then the end
 
 
 def test_serve_sends_no_server_banner(database_url: str) -> None:

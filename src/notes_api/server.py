@@ -34,6 +34,12 @@ MAX_HEADER_BYTES = 32 * 1024
 """The request line and every header together: nginx's default buffers hold as much."""
 HEADER_TIMEOUT_SECONDS = 10.0
 """From a connection's opening (or a request's first byte) to the end of its headers."""
+WRITE_STALL_SECONDS = 60.0
+"""How long an answer may wait on a client that has stopped reading it (the compose proxy
+gives an answer 60 s to be written). What the socket's buffers (a few megabytes) cannot
+take waits in memory until the client reads, and the connection, one of the
+`LIMIT_CONCURRENCY` slots, stays open (closing it gracefully waits for the same buffer): a
+client that never reads holds both forever."""
 BODY_TIMEOUT_SECONDS = 30.0
 """From the read that ends a request's head to the end of its body (the compose proxy's own
 limit). A client that declares a body and sends it slowly, or never, holds a connection and
@@ -123,6 +129,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         # This protocol applies uvicorn's concurrency limit itself (`_refusal`), so that its
         # 503 has the application's form; uvicorn's own check would answer in plain text.
         self._concurrency_limit, self.limit_concurrency = self.limit_concurrency, None
@@ -134,6 +141,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         self._disarm_body_timer()
+        self._disarm_write_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -226,6 +234,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: the client is not reading as fast as we write."""
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(WRITE_STALL_SECONDS, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        self._disarm_write_timer()
+        super().resume_writing()
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        self.logger.warning("Answer not read for %d s: connection dropped", WRITE_STALL_SECONDS)
+        # close() would wait to send the buffer first, which is what the client does not take.
+        self.transport.abort()
+
+    def _disarm_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
     def send_400_response(self, msg: str) -> None:
         """A request that cannot be parsed as HTTP (uvicorn logs it and calls this)."""
