@@ -13,11 +13,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx2
 import pytest
 import uvicorn
-from fastapi import FastAPI, Response
+import uvloop
+from fastapi import FastAPI, Request, Response
 
 from notes_api import server
 from notes_api.security_headers import DEFAULT_HEADERS
@@ -38,15 +40,22 @@ def bounded_server(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[in
 
 
 @contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[int]:
+def serving(app: FastAPI, **settings: Any) -> Iterator[int]:
     """`app` served by uvicorn in this process with `notes-api serve`'s limits as they are
-    set now; yields its port."""
+    set now, and any other uvicorn `settings`; yields its port."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", **server.uvicorn_limits()
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        **server.uvicorn_limits(),
+        **settings,
     )
     instance = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(instance.serve()), daemon=True)
+    # uvloop, as `notes-api serve` runs (uvicorn's loop="auto" takes it when installed).
+    thread = threading.Thread(target=lambda: uvloop.run(instance.serve()), daemon=True)
     thread.start()
     while not instance.started:
         thread.join(0.05)
@@ -248,6 +257,107 @@ def read_answer(connection: socket.socket) -> bytes:
         assert chunk, f"closed before the body ended: {answer!r}"
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+def test_a_body_left_unfinished_after_an_early_answer_still_ends_the_connection(
+    bounded_server: int,
+) -> None:
+    """A 404 answered before the body came: the body's clock still runs, though the answer
+    is complete, and a byte now and then no longer keeps the connection (it did: each read
+    cancels uvicorn's keep-alive timer, which it re-arms only after an answer)."""
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabcde")
+        assert read_answer(connection).startswith(b"HTTP/1.1 404 ")
+        connection.sendall(b"f")
+        began = time.monotonic()
+        assert connection.recv(65536) == b""  # closed by the server
+    assert time.monotonic() - began < BODY_TIMEOUT_FOR_TESTS + 5
+
+
+def slow_application() -> FastAPI:
+    """Routes that take their time: to tell the body's clock from the application's."""
+    application = FastAPI()
+
+    @application.get("/slow")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(BODY_TIMEOUT_FOR_TESTS * 1.5)
+        return {"status": "slow"}
+
+    @application.post("/late-reader")
+    async def late_reader(request: Request) -> dict[str, int]:
+        await asyncio.sleep(BODY_TIMEOUT_FOR_TESTS * 1.5)  # before it asks for the body
+        return {"length": len(await request.body())}
+
+    return application
+
+
+def test_a_pipelined_requests_body_clock_starts_when_its_turn_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The body of a request queued behind a slow one cannot come while reading is paused:
+    its clock starts with the slow one's answer, which is not replaced by a 408."""
+    monkeypatch.setattr(server, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_FOR_TESTS)
+    with (
+        serving(slow_application()) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
+    ):
+        connection.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"
+        )
+        assert read_answer(connection).endswith(b'{"status":"slow"}')
+        connection.sendall(b"cdefghij")  # within the time its own clock gives
+        assert read_answer(connection).endswith(b'{"length":10}')
+
+
+def test_the_body_clock_waits_for_the_100_continue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that asked `Expect: 100-continue` sends its body only once the server asks
+    for it, which the application does when it reads it: no 408 before that."""
+    monkeypatch.setattr(server, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_FOR_TESTS)
+    with (
+        serving(slow_application()) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
+    ):
+        connection.sendall(
+            b"POST /late-reader HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert connection.recv(65536).startswith(b"HTTP/1.1 100 ")
+        connection.sendall(b"abcd")
+        assert read_answer(connection).endswith(b'{"length":4}')
+
+
+def test_a_stray_line_end_between_requests_does_not_keep_the_connection_open(
+    app: FastAPI,
+) -> None:
+    """An empty line between requests starts no request, and cancelled uvicorn's keep-alive
+    timer without arming the head's: the connection then stayed open forever."""
+    with (
+        serving(app, timeout_keep_alive=1) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
+    ):
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
+        connection.sendall(b"\r\n")
+        assert connection.recv(65536) == b""  # closed by the keep-alive timeout
+
+
+def test_a_body_and_the_next_head_in_one_read_are_not_counted_as_headers(
+    bounded_server: int,
+) -> None:
+    """A pipelined request's head that starts in the read ending a 60 KB body: only the head
+    counts against the 32 KiB (the whole read was counted, and answered 431)."""
+    body = b"grant_type=password&username=nobody&password=" + b"p" * 60_000
+    first = (
+        b"POST /token HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(first + b"GET /healthz HTTP/1.1\r\n")
+        assert b"invalid_grant" in read_answer(connection)
+        connection.sendall(b"Host: x\r\n\r\n")
+        assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
 
 
 def test_an_answer_the_client_stops_reading_loses_its_connection(

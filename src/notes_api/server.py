@@ -1,23 +1,26 @@
-"""How `notes-api serve` (and so the image) runs uvicorn: bounded headers, in size and time.
+"""How `notes-api serve` (and so the image) runs uvicorn: what one client can hold, bounded.
 
-uvicorn's httptools protocol has no limit of its own on a request's headers: a 100 MB
-header is parsed on the event loop (seconds during which nothing else is served), and a
-connection that never finishes its headers stays open forever (a few hundred of them use
-up the process's file descriptors). This protocol counts the bytes of a request's head and
-answers 431 past MAX_HEADER_BYTES, and closes a connection whose head has not arrived
-within HEADER_TIMEOUT_SECONDS of its first byte (or of the connection). A reverse proxy in
+uvicorn's httptools protocol bounds little of what a client sends or leaves unread: a 100 MB
+header is parsed on the event loop (seconds during which nothing else is served); a
+connection that never finishes its headers, a request whose declared body never comes and
+an answer its client never reads each hold a connection, one of `LIMIT_CONCURRENCY`,
+forever. `BoundedHttpToolsProtocol` answers 431 past MAX_HEADER_BYTES of head, closes a
+connection whose head has not arrived within HEADER_TIMEOUT_SECONDS of its first byte (or
+of the connection), answers 408 to a body not complete within BODY_TIMEOUT_SECONDS, and
+drops a connection whose client has read nothing for WRITE_STALL_SECONDS. A reverse proxy in
 front (compose has one) enforces the same; this holds without one too.
 
 What the protocol answers itself, without the application (a request it cannot parse, a
-head too large, the concurrency limit reached), it answers in the application's form: a
-JSON `detail`, the security headers and an `X-Request-ID`, as every other answer. uvicorn's
-own are plain text with none of them.
+head too large, a body too slow, the concurrency limit reached), it answers in the
+application's form: a JSON `detail`, the security headers and an `X-Request-ID`, logged with
+that id. uvicorn's own answers are plain text with none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -41,9 +44,13 @@ take waits in memory until the client reads, and the connection, one of the
 `LIMIT_CONCURRENCY` slots, stays open (closing it gracefully waits for the same buffer): a
 client that never reads holds both forever."""
 BODY_TIMEOUT_SECONDS = 30.0
-"""From the read that ends a request's head to the end of its body (the compose proxy's own
-limit). A client that declares a body and sends it slowly, or never, holds a connection and
-a request in progress all that time, and 500 of them fill `LIMIT_CONCURRENCY`."""
+"""From the read that leaves a request's body unfinished (or, behind a pipelined request,
+from that one's answer) to the end of the body (the compose proxy's own limit), whether or
+not the application has answered meanwhile. A client that declares a body and sends it
+slowly, or never, holds a connection all that time, and 500 of them fill
+`LIMIT_CONCURRENCY`. The clock waits while the server is not asking for the body (no
+`100 Continue` sent yet, or reading paused because the application has not taken what
+came)."""
 WORKER_HEALTHCHECK_SECONDS = 30
 """How long uvicorn's supervisor waits for a worker to answer its health ping before it
 kills it and starts another (uvicorn's default: 5 s; newer uvicorns also give a worker
@@ -68,65 +75,82 @@ well under a container's usual 1024 descriptors, with room for the database pool
 BUSY_RETRY_AFTER_SECONDS = 1
 """The concurrency limit's 503 asks to come back after this long, as the app's other 503s do."""
 
-_HEAD_TOO_LARGE = "The request headers are larger than 32 KiB."
-_BODY_TOO_SLOW = "The request body did not arrive within 30 seconds."
+_HEAD_TOO_LARGE = f"The request headers are larger than {MAX_HEADER_BYTES // 1024} KiB."
 _BUSY = "The server is at its limit of connections and requests; retry in a moment."
 _LINE_ENDS = 2  # CRLF
 _HEADER_OVERHEAD = len(b": ") + _LINE_ENDS
 _REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1") + _LINE_ENDS + _LINE_ENDS  # and the empty line
 
+logger = logging.getLogger("uvicorn.error")
+"""uvicorn's own logger, where the refusals it would have logged go."""
+
 
 def _error_answer(
     status: HTTPStatus, detail: str, retry_after: int | None = None
-) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and body of an answer the protocol gives itself: the application's error
-    body, its security headers, a request id of its own, and the connection closed."""
+) -> tuple[str, list[tuple[bytes, bytes]], bytes]:
+    """The request id, headers and body of an answer the protocol gives itself: the
+    application's error body, its security headers, an id of its own, the connection closed."""
+    request_id = tracing.random_hex_id(128)
     body = json.dumps({"detail": detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", b"%d" % len(body)),
         (b"connection", b"close"),
-        (REQUEST_ID_HEADER, tracing.random_hex_id(128).encode("ascii")),
+        (REQUEST_ID_HEADER, request_id.encode("ascii")),
     ]
     if retry_after is not None:
         headers.append((b"retry-after", b"%d" % retry_after))
     start = {"type": "http.response.start", "status": status, "headers": headers}
-    return list(with_security_headers(start, authenticated=False)["headers"]), body
+    return request_id, list(with_security_headers(start, authenticated=False)["headers"]), body
 
 
-def _answering_app(status: HTTPStatus, detail: str, retry_after: int | None = None) -> ASGIApp:
+def _answering_app(
+    status: HTTPStatus, detail: str, log_message: str, retry_after: int | None = None
+) -> ASGIApp:
     """An ASGI app that gives that answer, for refusals decided once the head is parsed:
     uvicorn then runs it in place of the application, with its request cycle."""
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        headers, body = _error_answer(status, detail, retry_after)
+        request_id, headers, body = _error_answer(status, detail, retry_after)
+        logger.warning(log_message, extra={"request_id": request_id})
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     return answer
 
 
-_ANSWER_HEAD_TOO_LARGE = _answering_app(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, _HEAD_TOO_LARGE)
-_ANSWER_BUSY = _answering_app(HTTPStatus.SERVICE_UNAVAILABLE, _BUSY, BUSY_RETRY_AFTER_SECONDS)
+_ANSWER_HEAD_TOO_LARGE = _answering_app(
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+    _HEAD_TOO_LARGE,
+    f"Request headers over {MAX_HEADER_BYTES} bytes: refused",
+)
+_ANSWER_BUSY = _answering_app(
+    HTTPStatus.SERVICE_UNAVAILABLE, _BUSY, "Exceeded concurrency limit.", BUSY_RETRY_AFTER_SECONDS
+)
 
 
-def _parsed_head_bytes(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
-    """The size of a parsed head (request line and headers), give or take optional spaces."""
+def _parsed_head_bytes(method: bytes, url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """The size of a parsed head (request line and headers), less the optional spaces the
+    parser drops around header values: at most one read's worth (256 KiB) can hide there."""
     return (
         _REQUEST_LINE_OVERHEAD
+        + len(method)
         + len(url)
         + sum(len(name) + len(value) + _HEADER_OVERHEAD for name, value in headers)
     )
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a size and a time limit on each request's head."""
+    """uvicorn's httptools protocol with limits on each request's head, body and answer, and
+    its own answers in the application's form (see the module's docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_bytes = 0
-        self._read_bytes = 0  # of the read being parsed
         self._in_head = True
+        self._head_bytes = 0  # of the reads that held only this head, and did not finish it
+        self._head_start_bytes = 0  # of the read that held its start after another message
+        self._read_bytes = 0  # of the read being parsed
+        self._message_completed_in_read = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
@@ -146,32 +170,53 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._read_bytes = len(data)
+        self._message_completed_in_read = False
         super().data_received(data)
-        if self._in_head and not self.transport.is_closing():
-            # Still inside the head after parsing this chunk: all of it was head.
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEADER_BYTES:
-                # Refused before the rest arrives: no request cycle exists yet to answer it.
-                self.logger.warning("Request headers over %d bytes: refused", MAX_HEADER_BYTES)
-                self._answer_and_close(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, _HEAD_TOO_LARGE)
-            else:
-                # Armed only for a head still incomplete after a read (the clock starts with
-                # its first byte, as before): one that arrives whole, as nearly every request's
-                # does, no longer costs a timer set and cancelled on the event loop.
-                self._arm_head_timer()
-        elif self._body_timer is None and self._body_unfinished():
-            # Likewise armed only when a read leaves a body unfinished: most bodies come with
-            # their head.
-            self._body_timer = self.loop.call_later(BODY_TIMEOUT_SECONDS, self._body_timeout)
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._count_unfinished_head(len(data))
+        elif self._body_timer is None and not self.pipeline and self._body_unfinished():
+            # Armed only when a read leaves a body unfinished: most bodies come with their
+            # head. Behind a pipelined request, from that one's answer (on_response_complete).
+            self._arm_body_timer()
+        elif self._idle_between_requests() and self.timeout_keep_alive_task is None:
+            # Bytes between requests (a stray CRLF, which starts no message) cancelled
+            # uvicorn's keep-alive timer, which it re-arms only after an answer: without
+            # this, one such byte would keep the connection open forever.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def _count_unfinished_head(self, read_bytes: int) -> None:
+        """A read left the head unfinished: count it, and refuse the head past the limit
+        before the rest arrives (no request cycle exists yet to answer it)."""
+        if self._message_completed_in_read:
+            # The read began with the end of an earlier message: how much of it is this head
+            # is unknown, so it is not counted now, only bounded at the head's end.
+            self._head_start_bytes = read_bytes
+        else:
+            self._head_bytes += read_bytes
+        if self._head_bytes > MAX_HEADER_BYTES:
+            self._answer_and_close(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                _HEAD_TOO_LARGE,
+                f"Request headers over {MAX_HEADER_BYTES} bytes: refused",
+            )
+        else:
+            # Armed only for a head still incomplete after a read (the clock starts with
+            # its first byte, as before): one that arrives whole, as nearly every request's
+            # does, costs no timer set and cancelled on the event loop.
+            self._arm_head_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
+        self._head_bytes = self._head_start_bytes = 0
 
     def on_headers_complete(self) -> None:
-        head_at_most = self._head_bytes + self._read_bytes
+        head_at_most = self._head_bytes + self._head_start_bytes + self._read_bytes
         self._in_head = False
-        self._head_bytes = 0
         self._disarm_head_timer()
         refusal = self._refusal(head_at_most)
         if refusal is None:
@@ -188,47 +233,68 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refusal(self, head_at_most: int) -> ASGIApp | None:
         """What answers this parsed request instead of the application, if anything.
 
-        `data_received` counts only the reads that leave a head unfinished, so the read that
-        finishes it (up to 256 KiB, and perhaps a body too) is not in its count. When the
-        two together could be over the limit, the parsed head is measured; nearly every
-        request's head comes in a read far smaller, and costs no measuring.
+        `data_received` counts only the reads that held nothing but this head, and left it
+        unfinished; the read that finishes it (up to 256 KiB, perhaps with a body) is not in
+        that count. When everything together could be over the limit, the parsed head is
+        measured; nearly every request's head comes in a read far smaller, and costs no
+        measuring.
         """
-        if (
-            head_at_most > MAX_HEADER_BYTES
-            and _parsed_head_bytes(self.url, self.headers) > MAX_HEADER_BYTES
+        if head_at_most > MAX_HEADER_BYTES and (
+            _parsed_head_bytes(self.parser.get_method(), self.url, self.headers) > MAX_HEADER_BYTES
         ):
-            self.logger.warning("Request headers over %d bytes: refused", MAX_HEADER_BYTES)
             return _ANSWER_HEAD_TOO_LARGE
         limit = self._concurrency_limit
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
-            self.logger.warning("Exceeded concurrency limit.")
             return _ANSWER_BUSY
         return None
 
     def on_message_complete(self) -> None:
+        self._message_completed_in_read = True
         self._disarm_body_timer()
         super().on_message_complete()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts the next pipelined request, if any
+        if self._body_timer is None and not self.pipeline and self._body_unfinished():
+            self._arm_body_timer()
+
     def _body_unfinished(self) -> bool:
+        """The last request parsed has declared more body than has come."""
+        return self.cycle is not None and self.cycle.more_body and not self.transport.is_closing()
+
+    def _idle_between_requests(self) -> bool:
         cycle = self.cycle
         return (
             cycle is not None
-            and cycle.more_body
-            and not cycle.response_complete
-            and not self.transport.is_closing()
+            and cycle.response_complete
+            and not cycle.more_body
+            and not self.pipeline
         )
+
+    def _arm_body_timer(self) -> None:
+        self._body_timer = self.loop.call_later(BODY_TIMEOUT_SECONDS, self._body_timeout)
 
     def _body_timeout(self) -> None:
         self._body_timer = None
         if not self._body_unfinished():
             return
-        self.logger.warning("Request body not complete after %d s: refused", BODY_TIMEOUT_SECONDS)
-        if self.cycle.response_started:  # answered without reading it all: nothing to add
+        cycle = self.cycle
+        if not cycle.response_started and (cycle.waiting_for_100_continue or self.flow.read_paused):
+            self._arm_body_timer()  # the server is not asking for the body yet
+            return
+        if cycle.response_started:
+            # Answered without reading it all (a 404, the 413 of a body too large): nothing
+            # to add, but the connection cannot carry another request until the body ends.
+            logger.warning("Request body not complete after %g s: closed", BODY_TIMEOUT_SECONDS)
             self.transport.close()
-        else:
-            # Once uvicorn handles the connection's loss, the application, waiting for the
-            # body, hears that the client is gone, and what it still sends is dropped.
-            self._answer_and_close(HTTPStatus.REQUEST_TIMEOUT, _BODY_TOO_SLOW)
+            return
+        # Once uvicorn handles the connection's loss, the application, waiting for the body,
+        # hears that the client is gone, and what it would still send is dropped.
+        self._answer_and_close(
+            HTTPStatus.REQUEST_TIMEOUT,
+            f"The request body did not arrive within {BODY_TIMEOUT_SECONDS:g} seconds.",
+            f"Request body not complete after {BODY_TIMEOUT_SECONDS:g} s: refused",
+        )
 
     def _disarm_body_timer(self) -> None:
         if self._body_timer is not None:
@@ -247,7 +313,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _write_stalled(self) -> None:
         self._write_timer = None
-        self.logger.warning("Answer not read for %d s: connection dropped", WRITE_STALL_SECONDS)
+        logger.warning("Answer not read for %g s: connection dropped", WRITE_STALL_SECONDS)
         # close() would wait to send the buffer first, which is what the client does not take.
         self.transport.abort()
 
@@ -257,11 +323,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._write_timer = None
 
     def send_400_response(self, msg: str) -> None:
-        """A request that cannot be parsed as HTTP (uvicorn logs it and calls this)."""
-        self._answer_and_close(HTTPStatus.BAD_REQUEST, msg)
+        """A request that cannot be parsed as HTTP (uvicorn has logged why, without an id)."""
+        self._answer_and_close(HTTPStatus.BAD_REQUEST, msg, "Answered 400: not HTTP", logging.INFO)
 
-    def _answer_and_close(self, status: HTTPStatus, detail: str) -> None:
-        headers, body = _error_answer(status, detail)
+    def _answer_and_close(
+        self, status: HTTPStatus, detail: str, log_message: str, level: int = logging.WARNING
+    ) -> None:
+        request_id, headers, body = _error_answer(status, detail)
+        logger.log(level, log_message, extra={"request_id": request_id})
         head = [b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode("ascii"))]
         head += [b"%s: %s\r\n" % header for header in self.server_state.default_headers]
         head += [b"%s: %s\r\n" % header for header in headers]
