@@ -360,6 +360,95 @@ def test_a_body_and_the_next_head_in_one_read_are_not_counted_as_headers(
         assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
 
 
+def test_a_finished_bodys_clock_does_not_run_into_the_next_request(bounded_server: int) -> None:
+    """A body completed after an early answer (a 404) left its request marked as wanting
+    more body, and its clock, armed again, answered the next request's slow body with a 408
+    before that body's own time."""
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcde")
+        assert read_answer(connection).startswith(b"HTTP/1.1 404 ")
+        connection.sendall(b"fghij")  # the first body ends, after its answer
+        time.sleep(BODY_TIMEOUT_FOR_TESTS / 2)
+        connection.sendall(LOGIN_HEAD + LOGIN_BODY[:10])
+        time.sleep(BODY_TIMEOUT_FOR_TESTS * 0.7)  # past the first body's end + timeout
+        connection.sendall(LOGIN_BODY[10:])
+        assert b"invalid_grant" in read_answer(connection)
+
+
+def test_line_ends_dripped_between_requests_do_not_keep_the_connection_open(
+    app: FastAPI,
+) -> None:
+    """Each read cancels uvicorn's keep-alive timer: re-armed in full on every stray line
+    end, two bytes a few seconds apart kept a connection forever. Its deadline stays the
+    first."""
+    with (
+        serving(app, timeout_keep_alive=1) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
+    ):
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_answer(connection).startswith(b"HTTP/1.1 200 ")
+        began = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while time.monotonic() - began < 5:
+                connection.sendall(b"\r\n")
+                time.sleep(0.3)
+        assert time.monotonic() - began < 3  # the writes failed: closed at about 1 s
+        assert connection.recv(65536) == b""
+
+
+def test_an_upgrade_request_body_is_not_served_as_another_request(bounded_server: int) -> None:
+    """The parser stops framing a message at an `Upgrade` head (this server makes no
+    upgrade), so its body was served as the next request: a way to smuggle one past a proxy
+    that forwards upgrades. The connection now ends with the first answer."""
+    inner = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
+        connection.sendall(
+            b"POST /token HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(inner)
+        )
+        time.sleep(0.3)  # the body in a read of its own, after the head was parsed
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(inner)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := connection.recv(65536):
+                answer += chunk
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert b'"status":"ok"' not in answer
+
+
+def test_a_client_reading_a_large_answer_steadily_keeps_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The transport resumes writing only when its buffer is nearly empty, which for an
+    answer handed over in one piece is at its end: a stall timer disarmed only then dropped
+    every client whose answer took longer than the timer. It now looks for progress. (The
+    kernel's buffers, a few megabytes, drain before the transport's does: a client must
+    take them within the timer, here 2 s, in production 60 s.)"""
+    monkeypatch.setattr(server, "WRITE_STALL_SECONDS", 2.0)
+    large = b"x" * (48 * 1024 * 1024)
+    application = FastAPI()
+
+    @application.get("/large")
+    async def large_answer() -> Response:
+        return Response(large, media_type="application/octet-stream")
+
+    with serving(application) as port, socket.socket() as connection:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        connection.settimeout(10)
+        connection.connect(("127.0.0.1", port))
+        connection.sendall(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+        began = time.monotonic()
+        received = 0
+        with contextlib.suppress(ConnectionResetError):
+            while received < len(large) and (chunk := connection.recv(65536)):
+                received += len(chunk)
+                time.sleep(0.008)  # about 8 MB/s at most: steady, far slower than loopback
+    assert received >= len(large)
+    assert time.monotonic() - began > 2.0  # longer than the timer: it was re-armed
+
+
 def test_an_answer_the_client_stops_reading_loses_its_connection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -38,11 +38,12 @@ MAX_HEADER_BYTES = 32 * 1024
 HEADER_TIMEOUT_SECONDS = 10.0
 """From a connection's opening (or a request's first byte) to the end of its headers."""
 WRITE_STALL_SECONDS = 60.0
-"""How long an answer may wait on a client that has stopped reading it (the compose proxy
+"""How long answer bytes may wait on a client that takes none of them (the compose proxy
 gives an answer 60 s to be written). What the socket's buffers (a few megabytes) cannot
 take waits in memory until the client reads, and the connection, one of the
 `LIMIT_CONCURRENCY` slots, stays open (closing it gracefully waits for the same buffer): a
-client that never reads holds both forever."""
+client that never reads held both forever. Progress is seen in the transport's own buffer,
+behind the kernel's: a client must take a few megabytes within this time to show it."""
 BODY_TIMEOUT_SECONDS = 30.0
 """From the read that leaves a request's body unfinished (or, behind a pipelined request,
 from that one's answer) to the end of the body (the compose proxy's own limit), whether or
@@ -154,6 +155,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0  # when the last answer and request both ended
+        self._write_mark = 0  # the unsent bytes when the write clock last (re)started
+        self._body_clock_waited = False  # the body clock has waited for the server to ask
+        self._live_cycles: list[Any] = []  # requests whose answers are not complete
         # This protocol applies uvicorn's concurrency limit itself (`_refusal`), so that its
         # 503 has the application's form; uvicorn's own check would answer in plain text.
         self._concurrency_limit, self.limit_concurrency = self.limit_concurrency, None
@@ -166,6 +171,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         self._disarm_body_timer()
         self._disarm_write_timer()
+        # uvicorn tells only the last request parsed; one answering ahead of a pipelined one
+        # would go on writing to a closed transport (uvloop raises).
+        for cycle in self._live_cycles:
+            if cycle is not self.cycle and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -182,10 +193,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_body_timer()
         elif self._idle_between_requests() and self.timeout_keep_alive_task is None:
             # Bytes between requests (a stray CRLF, which starts no message) cancelled
-            # uvicorn's keep-alive timer, which it re-arms only after an answer: without
-            # this, one such byte would keep the connection open forever.
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            # uvicorn's keep-alive timer: it runs on to the same deadline, not a new one.
+            self.timeout_keep_alive_task = self.loop.call_at(
+                self._idle_since + self.timeout_keep_alive, self.timeout_keep_alive_handler
             )
 
     def _count_unfinished_head(self, read_bytes: int) -> None:
@@ -215,12 +225,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = self._head_start_bytes = 0
 
     def on_headers_complete(self) -> None:
+        self._live_cycles = [c for c in self._live_cycles if not c.response_complete]
+        self._live_cycles.append(None)  # replaced below once uvicorn has made the cycle
+        try:
+            self._headers_complete()
+        finally:
+            self._live_cycles[-1] = self.cycle
+
+    def _headers_complete(self) -> None:
         head_at_most = self._head_bytes + self._head_start_bytes + self._read_bytes
         self._in_head = False
         self._disarm_head_timer()
         refusal = self._refusal(head_at_most)
         if refusal is None:
             super().on_headers_complete()
+            if self.parser.should_upgrade() and self.cycle is not None:
+                # An upgrade this server does not make: httptools stops framing the message
+                # at its head (a body would be read as the next request), so nothing after
+                # it on this connection is served.
+                self.cycle.keep_alive = False
             return
         # uvicorn chooses the app to run inside on_headers_complete, with no hook: the refusal
         # stands in for the application during this one call (no await: nothing else runs).
@@ -252,9 +275,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._message_completed_in_read = True
         self._disarm_body_timer()
         super().on_message_complete()
+        if self.cycle is not None:
+            self.cycle.more_body = False  # uvicorn leaves it set once the answer is complete
+            if self.cycle.response_complete:
+                self._idle_since = self.loop.time()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # starts the next pipelined request, if any
+        self._idle_since = self.loop.time()
+        self._watch_unsent()
         if self._body_timer is None and not self.pipeline and self._body_unfinished():
             self._arm_body_timer()
 
@@ -271,16 +300,29 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             and not self.pipeline
         )
 
+    def _server_not_asking(self) -> bool:
+        cycle = self.cycle
+        return not cycle.response_started and (
+            cycle.waiting_for_100_continue or self.flow.read_paused
+        )
+
     def _arm_body_timer(self) -> None:
-        self._body_timer = self.loop.call_later(BODY_TIMEOUT_SECONDS, self._body_timeout)
+        if self._server_not_asking():
+            # Look again soon: the clock starts when the server asks for the body.
+            self._body_clock_waited = True
+            delay = min(1.0, BODY_TIMEOUT_SECONDS)
+        else:
+            self._body_clock_waited = False
+            delay = BODY_TIMEOUT_SECONDS
+        self._body_timer = self.loop.call_later(delay, self._body_timeout)
 
     def _body_timeout(self) -> None:
         self._body_timer = None
         if not self._body_unfinished():
             return
         cycle = self.cycle
-        if not cycle.response_started and (cycle.waiting_for_100_continue or self.flow.read_paused):
-            self._arm_body_timer()  # the server is not asking for the body yet
+        if self._server_not_asking() or self._body_clock_waited:
+            self._arm_body_timer()  # the server was not asking for the body yet
             return
         if cycle.response_started:
             # Answered without reading it all (a 404, the 413 of a body too large): nothing
@@ -304,7 +346,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def pause_writing(self) -> None:
         """The transport's buffer is full: the client is not reading as fast as we write."""
         super().pause_writing()
-        if self._write_timer is None:
+        self._watch_unsent()
+
+    def _watch_unsent(self) -> None:
+        """Answer bytes wait in the transport (it pauses only past 64 KiB; closing waits
+        for them all): the client must take some within WRITE_STALL_SECONDS."""
+        size = self.transport.get_write_buffer_size()
+        if self._write_timer is None and size:
+            self._write_mark = size
             self._write_timer = self.loop.call_later(WRITE_STALL_SECONDS, self._write_stalled)
 
     def resume_writing(self) -> None:
@@ -313,6 +362,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _write_stalled(self) -> None:
         self._write_timer = None
+        size = self.transport.get_write_buffer_size()
+        if size < self._write_mark:  # the client took some (or all): it reads, slowly
+            self._watch_unsent()
+            return
         logger.warning("Answer not read for %g s: connection dropped", WRITE_STALL_SECONDS)
         # close() would wait to send the buffer first, which is what the client does not take.
         self.transport.abort()
@@ -336,6 +389,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         head += [b"%s: %s\r\n" % header for header in headers]
         self.transport.write(b"".join([*head, b"\r\n", body]))
         self.transport.close()
+        for cycle in self._live_cycles:  # their answers would follow this one: drop them
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self._watch_unsent()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
@@ -348,6 +406,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timeout(self) -> None:
         self._head_timer = None
+        if self.flow.read_paused and not self.transport.is_closing():
+            self._arm_head_timer()  # reading paused for queued requests: the client cannot send
+            return
         if self._in_head and not self.transport.is_closing():
             self.transport.close()
 
