@@ -65,12 +65,15 @@ def serving(app: FastAPI, **settings: Any) -> Iterator[int]:
     thread.join(30)
 
 
-def raw_exchange(port: int, request: bytes) -> bytes:
-    """Send `request`, then read until the server closes the connection."""
+def raw_exchange(port: int, *request: bytes, pause: float = 0.0) -> bytes:
+    """Send the parts of `request`, `pause` seconds apart (each in a read of its own), then
+    read until the server closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         # The server may close before reading everything: it has answered already.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            connection.sendall(request)
+            for number, part in enumerate(request):
+                time.sleep(pause if number else 0.0)
+                connection.sendall(part)
         received = b""
         with contextlib.suppress(ConnectionResetError):
             while chunk := connection.recv(65536):
@@ -291,16 +294,18 @@ def slow_application() -> FastAPI:
     return application
 
 
-def test_a_pipelined_requests_body_clock_starts_when_its_turn_comes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def slow_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """`slow_application` with the body's clock as short as `bounded_server`'s."""
+    monkeypatch.setattr(server, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_FOR_TESTS)
+    with serving(slow_application()) as port:
+        yield port
+
+
+def test_a_pipelined_requests_body_clock_starts_when_its_turn_comes(slow_server: int) -> None:
     """The body of a request queued behind a slow one cannot come while reading is paused:
     its clock starts with the slow one's answer, which is not replaced by a 408."""
-    monkeypatch.setattr(server, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_FOR_TESTS)
-    with (
-        serving(slow_application()) as port,
-        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
-    ):
+    with socket.create_connection(("127.0.0.1", slow_server), timeout=10) as connection:
         connection.sendall(
             b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
             b"POST /late-reader HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"
@@ -310,14 +315,10 @@ def test_a_pipelined_requests_body_clock_starts_when_its_turn_comes(
         assert read_answer(connection).endswith(b'{"length":10}')
 
 
-def test_the_body_clock_waits_for_the_100_continue(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_body_clock_waits_for_the_100_continue(slow_server: int) -> None:
     """A client that asked `Expect: 100-continue` sends its body only once the server asks
     for it, which the application does when it reads it: no 408 before that."""
-    monkeypatch.setattr(server, "BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_FOR_TESTS)
-    with (
-        serving(slow_application()) as port,
-        socket.create_connection(("127.0.0.1", port), timeout=10) as connection,
-    ):
+    with socket.create_connection(("127.0.0.1", slow_server), timeout=10) as connection:
         connection.sendall(
             b"POST /late-reader HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
             b"Expect: 100-continue\r\n\r\n"
@@ -401,21 +402,27 @@ def test_an_upgrade_request_body_is_not_served_as_another_request(bounded_server
     upgrade), so its body was served as the next request: a way to smuggle one past a proxy
     that forwards upgrades. The connection now ends with the first answer."""
     inner = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", bounded_server), timeout=10) as connection:
-        connection.sendall(
-            b"POST /token HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(inner)
-        )
-        time.sleep(0.3)  # the body in a read of its own, after the head was parsed
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            connection.sendall(inner)
-        answer = b""
-        with contextlib.suppress(ConnectionResetError):
-            while chunk := connection.recv(65536):
-                answer += chunk
+    head = (
+        b"POST /token HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(inner)
+    )
+    # The body in a read of its own, after the head was parsed.
+    answer = raw_exchange(bounded_server, head, inner, pause=0.3)
     assert answer.count(b"HTTP/1.1 ") == 1
     assert b'"status":"ok"' not in answer
+
+
+def answering_with(large: bytes) -> FastAPI:
+    """An application whose `GET /large` answers `large`, handed to uvicorn in one piece as
+    Starlette hands every answer that is not streamed."""
+    application = FastAPI()
+
+    @application.get("/large")
+    async def large_answer() -> Response:
+        return Response(large, media_type="application/octet-stream")
+
+    return application
 
 
 def test_a_client_reading_a_large_answer_steadily_keeps_its_connection(
@@ -428,13 +435,7 @@ def test_a_client_reading_a_large_answer_steadily_keeps_its_connection(
     take them within the timer, here 2 s, in production 60 s.)"""
     monkeypatch.setattr(server, "WRITE_STALL_SECONDS", 2.0)
     large = b"x" * (48 * 1024 * 1024)
-    application = FastAPI()
-
-    @application.get("/large")
-    async def large_answer() -> Response:
-        return Response(large, media_type="application/octet-stream")
-
-    with serving(application) as port, socket.socket() as connection:
+    with serving(answering_with(large)) as port, socket.socket() as connection:
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         connection.settimeout(10)
         connection.connect(("127.0.0.1", port))
@@ -457,13 +458,7 @@ def test_an_answer_the_client_stops_reading_loses_its_connection(
     progress the connection is dropped (a list of 100 large notes can be 39 MB)."""
     monkeypatch.setattr(server, "WRITE_STALL_SECONDS", 1.0)
     large = b"x" * (64 * 1024 * 1024)  # well past the socket buffers on both sides
-    application = FastAPI()
-
-    @application.get("/large")
-    async def large_answer() -> Response:
-        return Response(large, media_type="application/octet-stream")
-
-    with serving(application) as port, socket.socket() as connection:
+    with serving(answering_with(large)) as port, socket.socket() as connection:
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         connection.settimeout(10)
         connection.connect(("127.0.0.1", port))
