@@ -155,7 +155,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
-        self._idle_since = 0.0  # when the last answer and request both ended
         self._write_mark = 0  # the unsent bytes when the write clock last (re)started
         self._body_clock_waited = False  # the body clock has waited for the server to ask
         self._live_cycles: list[Any] = []  # requests whose answers are not complete
@@ -173,13 +172,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_write_timer()
         # uvicorn tells only the last request parsed; one answering ahead of a pipelined one
         # would go on writing to a closed transport (uvloop raises).
-        for cycle in self._live_cycles:
-            if cycle is not self.cycle and not cycle.response_complete:
-                cycle.disconnected = True
-                cycle.message_event.set()
+        self._drop_unfinished_answers()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # uvicorn cancels its keep-alive timer on every read; its deadline is kept for bytes
+        # that start no request (below).
+        keep_alive = self.timeout_keep_alive_task
+        keep_alive_deadline = None if keep_alive is None else keep_alive.when()
         self._read_bytes = len(data)
         self._message_completed_in_read = False
         super().data_received(data)
@@ -193,9 +193,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_body_timer()
         elif self._idle_between_requests() and self.timeout_keep_alive_task is None:
             # Bytes between requests (a stray CRLF, which starts no message) cancelled
-            # uvicorn's keep-alive timer: it runs on to the same deadline, not a new one.
+            # uvicorn's keep-alive timer: it runs on to the same deadline, not a new one (or,
+            # when a body ended after its answer, from now).
+            if keep_alive_deadline is None:
+                keep_alive_deadline = self.loop.time() + self.timeout_keep_alive
             self.timeout_keep_alive_task = self.loop.call_at(
-                self._idle_since + self.timeout_keep_alive, self.timeout_keep_alive_handler
+                keep_alive_deadline, self.timeout_keep_alive_handler
             )
 
     def _count_unfinished_head(self, read_bytes: int) -> None:
@@ -225,14 +228,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = self._head_start_bytes = 0
 
     def on_headers_complete(self) -> None:
-        self._live_cycles = [c for c in self._live_cycles if not c.response_complete]
-        self._live_cycles.append(None)  # replaced below once uvicorn has made the cycle
-        try:
-            self._headers_complete()
-        finally:
-            self._live_cycles[-1] = self.cycle
-
-    def _headers_complete(self) -> None:
         head_at_most = self._head_bytes + self._head_start_bytes + self._read_bytes
         self._in_head = False
         self._disarm_head_timer()
@@ -244,14 +239,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 # at its head (a body would be read as the next request), so nothing after
                 # it on this connection is served.
                 self.cycle.keep_alive = False
-            return
-        # uvicorn chooses the app to run inside on_headers_complete, with no hook: the refusal
-        # stands in for the application during this one call (no await: nothing else runs).
-        application, self.app = self.app, refusal
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = application
+        else:
+            # uvicorn chooses the app to run inside on_headers_complete, with no hook: the
+            # refusal stands in for the application during this one call (no await: nothing
+            # else runs).
+            application, self.app = self.app, refusal
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = application
+        self._live_cycles = [c for c in self._live_cycles if not c.response_complete]
+        self._live_cycles.append(self.cycle)
 
     def _refusal(self, head_at_most: int) -> ASGIApp | None:
         """What answers this parsed request instead of the application, if anything.
@@ -277,12 +275,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         if self.cycle is not None:
             self.cycle.more_body = False  # uvicorn leaves it set once the answer is complete
-            if self.cycle.response_complete:
-                self._idle_since = self.loop.time()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # starts the next pipelined request, if any
-        self._idle_since = self.loop.time()
         self._watch_unsent()
         if self._body_timer is None and not self.pipeline and self._body_unfinished():
             self._arm_body_timer()
@@ -389,11 +384,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         head += [b"%s: %s\r\n" % header for header in headers]
         self.transport.write(b"".join([*head, b"\r\n", body]))
         self.transport.close()
-        for cycle in self._live_cycles:  # their answers would follow this one: drop them
+        self._drop_unfinished_answers()  # they would follow this one
+        self._watch_unsent()
+
+    def _drop_unfinished_answers(self) -> None:
+        """Tell every request still answering that the client is gone: uvicorn then drops
+        what it sends, and a request waiting for its body hears `http.disconnect`."""
+        for cycle in self._live_cycles:
             if not cycle.response_complete:
                 cycle.disconnected = True
                 cycle.message_event.set()
-        self._watch_unsent()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
