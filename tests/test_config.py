@@ -1,6 +1,7 @@
 """Production refuses unsafe settings at start-up; development stays convenient."""
 
 import secrets
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from notes_api.config import Settings
 from notes_api.main import create_app
+from tests.databases import fresh_sqlite
 
 GOOD_KEY = secrets.token_hex(32)
 
@@ -118,16 +120,24 @@ def test_production_refuses_a_placeholder_key_read_from_the_environment(
         Settings(_env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.fixture
+def migrated_database(sqlite_template: Path, tmp_path: Path) -> str:
+    """On an empty database start-up would wait out the revocation feed's first load (5 s)."""
+    return fresh_sqlite(sqlite_template, tmp_path)
+
+
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-def test_docs_are_served_by_default_even_in_production(path: str) -> None:
-    app = create_app(production(jwt_secret_key=GOOD_KEY, database_url="sqlite://"))
+def test_docs_are_served_by_default_even_in_production(path: str, migrated_database: str) -> None:
+    app = create_app(production(jwt_secret_key=GOOD_KEY, database_url=migrated_database))
     with TestClient(app) as client:
         assert client.get(path).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-def test_docs_enabled_false_removes_the_docs(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+def test_docs_enabled_false_removes_the_docs(
+    monkeypatch: pytest.MonkeyPatch, path: str, migrated_database: str
+) -> None:
     monkeypatch.setenv("DOCS_ENABLED", "false")
-    app = create_app(production(jwt_secret_key=GOOD_KEY, database_url="sqlite://"))
+    app = create_app(production(jwt_secret_key=GOOD_KEY, database_url=migrated_database))
     with TestClient(app) as client:
         assert client.get(path).status_code == 404

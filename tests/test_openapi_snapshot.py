@@ -10,19 +10,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from notes_api.config import Settings
 from notes_api.main import create_app
 from tests.conftest import TEST_SECRET
+from tests.databases import fresh_sqlite
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
 
 
-def served_schema(tmp_path: Path) -> dict[str, object]:
+@pytest.fixture
+def served_schema(sqlite_template: Path, tmp_path: Path) -> dict[str, object]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
-        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+        # Migrated: on an empty database start-up waits out the revocation feed's first load.
+        database_url=fresh_sqlite(sqlite_template, tmp_path),
         jwt_secret_key=TEST_SECRET,
         docs_enabled=True,
     )
@@ -33,8 +37,8 @@ def served_schema(tmp_path: Path) -> dict[str, object]:
     return schema
 
 
-def test_the_served_schema_is_the_committed_one(tmp_path: Path) -> None:
-    served = served_schema(tmp_path)
+def test_the_served_schema_is_the_committed_one(served_schema: dict[str, object]) -> None:
+    served = served_schema
     if os.environ.get("UPDATE_OPENAPI") == "1":
         SNAPSHOT.write_text(json.dumps(served, indent=2, ensure_ascii=False) + "\n")
     committed = json.loads(SNAPSHOT.read_text())
@@ -92,13 +96,13 @@ def schema_objects(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
                     yield from walk(f"{where} {status} {media_type}", content.get("schema"))
 
 
-def test_every_schema_speaks_json_schema(tmp_path: Path) -> None:
+def test_every_schema_speaks_json_schema(served_schema: dict[str, object]) -> None:
     # A constraint pydantic could not place (`ge`, `le` beside a BeforeValidator) is written
     # out under its Python name, which no client generator, validator or fuzzer reads: the
     # path ids were published as unbounded integers.
     unknown = {
         where: sorted(set(schema) - SCHEMA_KEYWORDS)
-        for where, schema in schema_objects(served_schema(tmp_path))
+        for where, schema in schema_objects(served_schema)
         if set(schema) - SCHEMA_KEYWORDS
     }
     assert unknown == {}
