@@ -35,6 +35,8 @@ from tests.mail_server import MailServer
 if TYPE_CHECKING:
     import requests
 
+pytest_plugins = ["tests.cut_off_report"]
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 DEFAULT_PASSWORD = "correct horse battery staple"
 
