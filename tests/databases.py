@@ -22,7 +22,18 @@ from notes_api.database import SQLITE_BUSY_TIMEOUT_SECONDS, database_urls
 from notes_api.models import Base
 from notes_api.schema_migrations import upgrade_to_head
 
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or None
+
+def own_database(url: str | None) -> str | None:
+    """TEST_DATABASE_URL, or under pytest-xdist this worker's own database beside it
+    (`test` -> `test_gw0`): workers empty and migrate their database between tests."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or worker is None:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+POSTGRES_URL = own_database(os.environ.get("TEST_DATABASE_URL") or None)
 DATABASE_KINDS = [
     "sqlite",
     # Without TEST_DATABASE_URL the PostgreSQL half of the suite shows as skipped, with

@@ -129,7 +129,7 @@ def test_an_unusable_test_database_stops_the_suite_with_one_message(tmp_path: Pa
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_health.py"],
         cwd=Path(__file__).resolve().parents[1],
-        env={**os.environ, "TEST_DATABASE_URL": nothing_listens},
+        env={**outside_xdist(), "TEST_DATABASE_URL": nothing_listens},
         capture_output=True,
         text=True,
         check=False,
@@ -157,7 +157,7 @@ def test_a_missing_test_database_is_created_and_the_tests_run_on_it() -> None:
                 "tests/test_health.py::test_readyz_is_ready_on_a_migrated_database[postgresql]",
             ],
             cwd=Path(__file__).resolve().parents[1],
-            env={**os.environ, "TEST_DATABASE_URL": missing},
+            env={**outside_xdist(), "TEST_DATABASE_URL": missing},
             capture_output=True,
             text=True,
             check=False,
@@ -172,6 +172,12 @@ def test_a_missing_test_database_is_created_and_the_tests_run_on_it() -> None:
             connection.execution_options(isolation_level="AUTOCOMMIT").execute(
                 text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             )
+
+
+def outside_xdist() -> dict[str, str]:
+    """This environment for a pytest of its own: an xdist worker's id would send it to that
+    worker's database (tests/databases.py) instead of the one it is given."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
 
 
 def database_exists(url: str, name: str) -> bool:

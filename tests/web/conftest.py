@@ -49,7 +49,10 @@ DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
 UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API runs, the thread's asyncio loop
+# counts as running, and asyncio.run() in any other test would refuse. The browser ends with
+# the last test of tests/web (under pytest-xdist, each worker's run of them).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         message = f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it)"
