@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -16,11 +17,30 @@ import httpx2
 NOTES_API = str(Path(sys.executable).with_name("notes-api"))
 
 
+# Below Linux's ephemeral range (32768-60999), from which every outgoing connection and every
+# bind to port 0 takes its port: nothing else picks a port from here between free_port() and
+# the server's own bind.
+PORTS_FOR_SERVERS = range(10_000, 32_768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, for a server a test is about to start.
+
+    Under pytest-xdist each worker draws from its own share of PORTS_FOR_SERVERS, so two
+    workers starting servers at the same moment never get the same port.
+    """
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    share = len(PORTS_FOR_SERVERS) // workers
+    first = PORTS_FOR_SERVERS.start + worker * share
+    for port in random.sample(range(first, first + share), k=share):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken, or still in TIME_WAIT
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + share - 1}")
 
 
 def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
