@@ -70,10 +70,12 @@ debian-tools:
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist), each taking whole files, each on a
 # PostgreSQL database of its own (tests/databases.py): most tests wait on servers, timers and
-# the database, so two processes take about 0.6 of the time one does on two cores.
-# `make test TEST_WORKERS=0` runs it in this one process.
+# the database, so two processes take 0.6-0.8 of the time one does on two cores.
+# `make test TEST_WORKERS=0` runs it in this one process (needed for PYTEST_ARGS=--pdb).
+# A crashed worker ends the run: replacing it under --dist loadfile can deadlock xdist 3.8
+# (pytest-dev/pytest-xdist#784, #1378), and the run would then wait out CI's time limit.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
 
 # Coverage of the in-process app (servers the tests start as subprocesses are not measured).
 test: $(VENV)/.installed-dev debian-tools

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from types import FrameType
 
@@ -24,6 +23,8 @@ _config: list[pytest.Config] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller hears of every test and reports them all
     _config.append(config)
     signal.signal(signal.SIGTERM, _report_and_end)
 
@@ -32,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_logstart(nodeid: str) -> None:
     _running[nodeid] = time.monotonic()
     # A server run in-process (uvicorn, the CLI) may leave its own SIGTERM handling behind.
-    if signal.getsignal(signal.SIGTERM) is not _report_and_end:
+    if _config and signal.getsignal(signal.SIGTERM) is not _report_and_end:
         signal.signal(signal.SIGTERM, _report_and_end)
 
 
@@ -43,26 +44,24 @@ def pytest_runtest_logfinish(nodeid: str) -> None:
 
 
 def _report_and_end(signum: int, _frame: FrameType | None) -> None:
-    now = time.monotonic()
-    lines = [
-        "",
-        f"Terminated (SIGTERM) {now - _started_at:.0f} s into the run, "
-        f"after {len(_finished)} tests.",
-        "Still running:",
-        *(f"  {now - started:8.1f}s  {nodeid}" for nodeid, started in _running.items()),
-        f"Slowest finished (set-up to teardown), {SLOWEST_SHOWN} of them:",
-        *(
-            f"  {seconds:8.1f}s  {nodeid}"
-            for nodeid, seconds in sorted(_finished.items(), key=lambda item: -item[1])[
-                :SLOWEST_SHOWN
-            ]
-        ),
-    ]
-    # The running test's output is being captured: the report goes to the terminal.
-    capture = _config[0].pluginmanager.getplugin("capturemanager") if _config else None
-    if capture is not None:
-        capture.suspend_global_capture(in_=False)
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    try:
+        now = time.monotonic()
+        slowest = sorted(_finished.items(), key=lambda item: -item[1])[:SLOWEST_SHOWN]
+        lines = [
+            "",
+            f"Terminated (SIGTERM) {now - _started_at:.0f} s into the run, "
+            f"after {len(_finished)} tests.",
+            "Still running:",
+            *(f"  {now - started:8.1f}s  {nodeid}" for nodeid, started in _running.items()),
+            f"Slowest finished (set-up to teardown), {len(slowest)} of them:",
+            *(f"  {seconds:8.1f}s  {nodeid}" for nodeid, seconds in slowest),
+        ]
+        # The running test's output is being captured: the report goes to the terminal.
+        capture = _config[0].pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=False)
+        os.write(2, ("\n".join(lines) + "\n").encode())  # unbuffered: no reentrant write
+    finally:
+        # Whatever went wrong above, the run still ends as SIGTERM ends it.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)

@@ -18,9 +18,9 @@ NOTES_API = str(Path(sys.executable).with_name("notes-api"))
 
 
 # Below Linux's ephemeral range (32768-60999), from which every outgoing connection and every
-# bind to port 0 takes its port: nothing else picks a port from here between free_port() and
-# the server's own bind.
-PORTS_FOR_SERVERS = range(10_000, 32_768)
+# bind to port 0 takes its port, so nothing else picks a port from here between free_port()
+# and the server's own bind; and below 30000, where Kubernetes' NodePorts start.
+PORTS_FOR_SERVERS = range(10_000, 30_000)
 
 
 def free_port() -> int:
@@ -29,10 +29,12 @@ def free_port() -> int:
     Under pytest-xdist each worker draws from its own share of PORTS_FOR_SERVERS, so two
     workers starting servers at the same moment never get the same port.
     """
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    # A worker that replaces a crashed one is numbered past the count (gw2 of 2).
+    index = int(worker) % workers if worker.isdigit() else 0
     share = len(PORTS_FOR_SERVERS) // workers
-    first = PORTS_FOR_SERVERS.start + worker * share
+    first = PORTS_FOR_SERVERS.start + index * share
     for port in random.sample(range(first, first + share), k=share):
         with socket.socket() as sock:
             try:
