@@ -50,8 +50,8 @@ UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 
 
 # Package scope, not session: while Playwright's sync API runs, the thread's asyncio loop
-# counts as running, and asyncio.run() in any other test would refuse. The browser ends with
-# the last test of tests/web (under pytest-xdist, each worker's run of them).
+# counts as running, and asyncio.run() in any other test would refuse. The browser ends when
+# a run of tests/web files does (under pytest-xdist a worker may enter tests/web several times).
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
