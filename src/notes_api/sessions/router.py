@@ -21,6 +21,7 @@ from notes_api.sessions.schemas import (
     Identity,
     OAuthErrorResponse,
     RevokeResponse,
+    TokenRequest,
     TokenResponse,
 )
 from notes_api.sessions.session_store import ClientInfo
@@ -64,16 +65,7 @@ async def issue_token(
     codec: Codec,
     policy: Refresh,
     throttle_policy: Throttle,
-    grant_type: FormField = None,
-    username: FormField = None,
-    password: FormField = None,
-    refresh_token: FormField = None,
-    scope: FormField = None,
-    client_id: FormField = None,
-    client_secret: FormField = None,
-    mfa_token: FormField = None,
-    otp: FormField = None,
-    recovery_code: FormField = None,
+    form: Annotated[TokenRequest, Form()] = TokenRequest(),
 ) -> TokenResponse:
     """`grant_type=password` (the default when omitted), `grant_type=refresh_token`, or, after
     a password grant answered 403 `mfa_required`, one of the MFA grants with its `mfa_token`:
@@ -83,6 +75,7 @@ async def issue_token(
     `scope`, `client_id` and `client_secret` are accepted and ignored: this
     service has one public client, and roles come from the database, not scopes.
     """
+    grant_type, username, password = form.grant_type, form.username, form.password
     if grant_type in (None, "", "password"):
         if not username or not password:
             raise OAuthError("invalid_request", "username and password are required")
@@ -120,12 +113,12 @@ async def issue_token(
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type in second_factor.MFA_GRANTS:
         method = second_factor.MFA_GRANTS[grant_type]
-        code = await _mfa_code(request, method, otp if method == "otp" else recovery_code)
-        if not mfa_token:
+        code = await _mfa_code(request, method, form.otp if method == "otp" else form.recovery_code)
+        if not form.mfa_token:
             raise OAuthError("invalid_request", f"mfa_token and {method} are required")
         try:
             completed = await second_factor.complete_login(
-                db, mfa_token, method, code, client_ip(request), throttle_policy
+                db, form.mfa_token, method, code, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
             metrics.record_login(metrics.LoginOutcome.FAILED)
@@ -146,9 +139,11 @@ async def issue_token(
             raise OAuthError("invalid_grant", "The mfa_token is invalid or expired") from None
         metrics.record_login(metrics.LoginOutcome.SUCCEEDED)
     elif grant_type == "refresh_token":
-        if not refresh_token:
+        if not form.refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
-        pair = await _refresh(db, refresh_token, codec, policy, throttle_policy, client_ip(request))
+        pair = await _refresh(
+            db, form.refresh_token, codec, policy, throttle_policy, client_ip(request)
+        )
     else:
         raise OAuthError(
             "unsupported_grant_type", "Use grant_type=password, refresh_token or an MFA grant"

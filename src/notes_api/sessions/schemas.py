@@ -2,12 +2,35 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notes_api.sessions.exceptions import OAuthErrorCode
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 """RFC 6749 section 5.1: token responses, errors included, must not be cached."""
+
+
+class TokenRequest(BaseModel):
+    """The form of `POST /token` (RFC 6749 sections 4.3.2 and 6, and the MFA grants).
+
+    One model rather than ten `Form()` parameters: FastAPI validates the form into it in
+    one pass, where it looked up and inspected each parameter's annotation again on
+    every request (docs/performance.md, "A login, counted in instructions"). A field sent
+    empty reads as absent, as it did as a parameter.
+    """
+
+    model_config = ConfigDict(frozen=True)  # also the route's default: no body at all
+
+    grant_type: str | None = None
+    username: str | None = None
+    password: str | None = None
+    refresh_token: str | None = None
+    scope: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    mfa_token: str | None = None
+    otp: str | None = None
+    recovery_code: str | None = None
 
 
 class TokenResponse(BaseModel):
