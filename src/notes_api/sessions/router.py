@@ -129,7 +129,7 @@ async def issue_token(
             metrics.record_login(metrics.LoginOutcome.THROTTLED)
             raise throttled_error(throttled) from None
         user = completed.user
-        verified = service.VerifiedUser(user=user, verified_hash=user.hashed_password)
+        verified = service.VerifiedUser(user.id, user.username, user.hashed_password)
         client = ClientInfo(client_ip(request), request.headers.get("user-agent"))
         try:
             pair = await service.open_session(

@@ -66,8 +66,8 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-async def open_challenge(db: AsyncSession, user: User, verified_hash: str) -> str:
-    """Store a new challenge for `user` (password verified against `verified_hash`) and
+async def open_challenge(db: AsyncSession, user_id: int, verified_hash: str) -> str:
+    """Store a new challenge for the user (password verified against `verified_hash`) and
     return its mfa_token. Commits. Expired challenges are swept on the way."""
     now = utcnow()
     token = secrets.token_urlsafe(MFA_TOKEN_BYTES)
@@ -75,7 +75,7 @@ async def open_challenge(db: AsyncSession, user: User, verified_hash: str) -> st
     await db.execute(
         insert(MfaChallenge).values(
             token_hash=_digest(token),
-            user_id=user.id,
+            user_id=user_id,
             methods="pwd",  # the password was verified; comma-joined as `amr` in sessions
             password_digest=_digest(verified_hash),
             expires_at=now + CHALLENGE_LIFETIME,
@@ -178,10 +178,10 @@ async def _wrong_code(
 
 
 async def second_factor_due(
-    db: AsyncSession, attempt: int, user: User, verified_hash: str, actor: Actor
+    db: AsyncSession, attempt: int, user_id: int, username: str, verified_hash: str, actor: Actor
 ) -> NoReturn:
     """The password was right and a second factor is due: the attempt is neither a failure
     nor a success, so the pair's earlier failures (wrong codes included) stay counted."""
     await throttle.discard(db, attempt)
-    record(db, AuditAction.LOGIN_MFA_REQUIRED, actor, target=user.username)
-    raise MfaRequiredError(await open_challenge(db, user, verified_hash))
+    record(db, AuditAction.LOGIN_MFA_REQUIRED, actor, target=username)
+    raise MfaRequiredError(await open_challenge(db, user_id, verified_hash))

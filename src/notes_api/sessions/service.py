@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import NoReturn
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notes_api import metrics
@@ -28,6 +28,7 @@ from notes_api.auth.tokens import (
     hash_refresh_token,
 )
 from notes_api.clock import utcnow
+from notes_api.database import execute_core
 from notes_api.mfa import service as mfa_service
 from notes_api.policies import RefreshPolicy, ThrottlePolicy
 from notes_api.sessions import second_factor
@@ -50,10 +51,14 @@ PASSWORD_METHODS = ("pwd",)
 
 @dataclass(frozen=True)
 class VerifiedUser:
-    """A user whose password was just checked, and the hash it was checked against."""
+    """A user whose password was just checked, the hash it was checked against, and the
+    hash to store in its place when that one is due for an upgrade (bcrypt, or weaker
+    argon2 parameters than today's)."""
 
-    user: User
+    user_id: int
+    username: str
     verified_hash: str
+    upgraded_hash: str | None = None
 
 
 async def authenticate(
@@ -74,7 +79,7 @@ async def authenticate(
     one that finds the hashing queue full `HashingBusyError`. A success is audited with the
     session it opens (`open_session`).
     """
-    attempt, (user, has_totp) = await throttle.reserve_attempt_reading(
+    attempt, user = await throttle.reserve_attempt_reading(
         db, throttle_policy, username, client_ip, partial(_login_user, username=username)
     )
     async with throttle.settled(db, attempt):
@@ -86,32 +91,32 @@ async def authenticate(
         )
         if not valid or user.disabled:
             await _login_failed(db, attempt, username, Actor(id=user.id, client_ip=client_ip))
-        verified_hash = user.hashed_password
-        if has_totp:
+        if user.has_totp:
             actor = Actor(id=user.id, client_ip=client_ip)
-            await second_factor.second_factor_due(db, attempt, user, verified_hash, actor)
-        if upgraded_hash is not None:
-            user.hashed_password = upgraded_hash  # flushed at the session's commit
+            await second_factor.second_factor_due(
+                db, attempt, user.id, user.username, user.hashed_password, actor
+            )
         await throttle.clear(db, username, client_ip, attempt)
-    return VerifiedUser(user=user, verified_hash=verified_hash)
+    return VerifiedUser(user.id, user.username, user.hashed_password, upgraded_hash)
 
 
-async def _login_user(db: AsyncSession, *, username: str) -> tuple[User | None, bool]:
-    """The user of `username` and whether a second factor is due, in one statement (read
-    in the throttle's reservation transaction). The roles are not loaded: the session
-    reads them under the user's lock."""
+async def _login_user(db: AsyncSession, *, username: str) -> Row[int, str, str, bool, bool] | None:
+    """The user of `username`, with whether a second factor is due, in one statement (read
+    in the throttle's reservation transaction). Columns, not an ORM object: nothing here
+    is written through the session (an upgraded hash is written by `open_session`, under
+    the user's lock). The roles are not read: the session reads them under that lock."""
     if not is_username(username):
-        return None, False
-    row = (await db.execute(_LOGIN_USER, {"username": username.lower()})).first()
-    if row is None:
-        return None, False
-    user, has_totp = row
-    return user, bool(has_totp)
+        return None
+    return (await execute_core(db, _LOGIN_USER, {"username": username.lower()})).first()
 
 
-_LOGIN_USER = select(User, mfa_service.has_active_totp(User.id)).where(
-    User.username == bindparam("username")
-)
+_LOGIN_USER = select(
+    User.id,
+    User.username,
+    User.hashed_password,
+    User.disabled,
+    mfa_service.has_active_totp(User.id).label("has_totp"),
+).where(User.username == bindparam("username"))
 """Built once: every login runs it."""
 
 
@@ -144,22 +149,25 @@ async def open_session(
     is either absent from the token or newer than it.
     """
     now = utcnow()
-    user = verified.user
-    current = await lock_user(db, user.id, for_update=True)
+    current = await lock_user(db, verified.user_id, for_update=True)
     if current is None or current.disabled or current.hashed_password != verified.verified_hash:
         await db.rollback()
         raise InvalidGrantError
+    if verified.upgraded_hash is not None:
+        await execute_core(
+            db, _UPGRADE_HASH, {"user_id": verified.user_id, "hashed": verified.upgraded_hash}
+        )
     detail = {} if second_factor_method is None else {"method": second_factor_method}
     login_event = event_parameters(
         AuditAction.LOGIN_SUCCEEDED,
-        Actor(id=user.id, client_ip=client.client_ip),
-        target=user.username,
+        Actor(id=verified.user_id, client_ip=client.client_ip),
+        target=verified.username,
         **detail,
     )
     return await issue_first_tokens(
         db,
-        user.id,
-        user.username,
+        verified.user_id,
+        verified.username,
         codec,
         policy,
         amr=amr,
@@ -167,6 +175,11 @@ async def open_session(
         now=now,
         login_event=login_event,
     )
+
+
+_UPGRADE_HASH = (
+    update(User).where(User.id == bindparam("user_id")).values(hashed_password=bindparam("hashed"))
+)
 
 
 async def rotate(
