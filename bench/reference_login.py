@@ -5,7 +5,7 @@ two transactions with the same locks (the throttle's reservation: the address's 
 lock, the counts that delete expired attempts, the attempt's INSERT, the user with the
 TOTP flag; the verdict: the pair's failures cleared, the user row locked, the session, its
 first refresh token and the audit entry written with the roles read), the same argon2 on
-the same low-priority hashing threads, the same token codec and the same form fields, in a
+the same low-priority hashing threads, the same token codec and the same form model, in a
 FastAPI route with nothing else: no SQLAlchemy session, no middleware, no dependencies
 besides the form, no metrics. What it leaves out are the refusals' bookkeeping (a wrong
 password answers 400 and records nothing) and the MFA branch: the bench logs in users with
@@ -43,7 +43,7 @@ from notes_api.config import Settings
 from notes_api.ip_addresses import canonical_ip
 from notes_api.policies import RefreshPolicy
 from notes_api.sessions import issuing, service, session_store
-from notes_api.sessions.schemas import TokenResponse
+from notes_api.sessions.schemas import TokenRequest, TokenResponse
 from notes_api.throttling import throttle
 from notes_api.validation import storable_username
 
@@ -77,8 +77,6 @@ CLEARED_ATTEMPTS_SQL = _sql(throttle._CLEARED_ATTEMPTS)
 LOCK_USER_SQL = _sql(session_store._LOCK_USER_FOR_UPDATE)
 LOGIN_SQL = _sql(issuing._LOGIN_IN_ONE_STATEMENT)
 
-FormField = Annotated[str | None, Form()]
-
 
 def login_router(
     pool: AsyncConnectionPool[Any], codec: AccessTokenCodec, settings: Settings
@@ -95,18 +93,9 @@ def login_router(
 
     @router.post("/token", response_model=TokenResponse)
     async def issue_token(
-        request: Request,
-        grant_type: FormField = None,
-        username: FormField = None,
-        password: FormField = None,
-        refresh_token: FormField = None,
-        scope: FormField = None,
-        client_id: FormField = None,
-        client_secret: FormField = None,
-        mfa_token: FormField = None,
-        otp: FormField = None,
-        recovery_code: FormField = None,
+        request: Request, form: Annotated[TokenRequest, Form()] = TokenRequest()
     ) -> TokenResponse:
+        grant_type, username, password = form.grant_type, form.username, form.password
         if grant_type not in (None, "", "password") or not username or not password:
             raise HTTPException(400, "invalid_request")
         client_ip = canonical_ip(request.client.host) if request.client else None
@@ -141,7 +130,7 @@ def login_router(
             ).fetchone()
         if user is None or attempt is None:
             raise HTTPException(400, "invalid_grant")
-        user_id, name, hashed = user[0], user[1], user[3]  # id, username, hashed_password
+        user_id, name, hashed = user[0], user[1], user[2]  # id, username, hashed_password
         valid, _ = await in_hashing_thread(verify_password, password, hashed)
         if not valid:
             raise HTTPException(400, "invalid_grant")
