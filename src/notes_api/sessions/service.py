@@ -146,7 +146,8 @@ async def open_session(
     password changed or the user was disabled meanwhile, the login fails rather
     than leave a session that outlives that change. Roles are read under the
     same lock, and `iat` is the time before it, so a role revoked concurrently
-    is either absent from the token or newer than it.
+    is either absent from the token or newer than it. A hash due for an upgrade is replaced
+    under the same lock, once the verified one is found current.
     """
     now = utcnow()
     current = await lock_user(db, verified.user_id, for_update=True)
