@@ -448,11 +448,14 @@ def test_no_transaction_is_open_while_the_password_is_hashed(
     assert observed == [True]
 
 
-@pytest.mark.parametrize(
+changes_while_hashing = pytest.mark.parametrize(
     "change",
     [{"hashed_password": "a hash set by a password change"}, {"disabled": True}],
     ids=["password changed", "user disabled"],
 )
+
+
+@changes_while_hashing
 def test_a_login_whose_user_changes_while_the_password_is_hashed_is_refused(
     client: TestClient,
     make_user: MakeUser,
@@ -477,6 +480,35 @@ def test_a_login_whose_user_changes_while_the_password_is_hashed_is_refused(
     assert_oauth_error(answer, "invalid_grant")
     with db_engine.connect() as connection:
         assert connection.scalar(select(LoginSession.id)) is None
+
+
+@changes_while_hashing
+def test_a_hash_due_for_an_upgrade_is_kept_when_the_user_changes_while_it_is_checked(
+    client: TestClient,
+    make_user: MakeUser,
+    db_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, object],
+) -> None:
+    """The upgraded hash is written under the user's lock, after the checked hash is found
+    current: a login refused there writes no upgrade over a new password or a disabled user."""
+    legacy = bcrypt.hashpw(b"legacy password", bcrypt.gensalt(rounds=4)).decode()
+    user = make_user(hashed_password=legacy)
+    real_verify = sessions_service.verify_password
+
+    def verify_then_change(password: str, hashed: str) -> tuple[bool, str | None]:
+        verdict = real_verify(password, hashed)
+        with db_engine.begin() as connection:
+            connection.execute(update(User).where(User.id == user.id).values(**change))
+        return verdict
+
+    monkeypatch.setattr(sessions_service, "verify_password", verify_then_change)
+    answer = client.post("/token", data={"username": user.username, "password": "legacy password"})
+
+    assert_oauth_error(answer, "invalid_grant")
+    with db_engine.connect() as connection:
+        stored = connection.scalar(select(User.hashed_password).where(User.id == user.id))
+    assert stored == change.get("hashed_password", legacy)
 
 
 def _database_is_idle(engine: Engine) -> bool:
