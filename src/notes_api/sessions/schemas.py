@@ -10,14 +10,12 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 """RFC 6749 section 5.1: token responses, errors included, must not be cached."""
 
 
+# One model rather than ten `Form()` parameters: FastAPI validates the form into it in one
+# pass, where it looked up and inspected each parameter's annotation again on every request
+# (docs/performance.md, "A login, counted in instructions").
 class TokenRequest(BaseModel):
-    """The form of `POST /token` (RFC 6749 sections 4.3.2 and 6, and the MFA grants).
-
-    One model rather than ten `Form()` parameters: FastAPI validates the form into it in
-    one pass, where it looked up and inspected each parameter's annotation again on
-    every request (docs/performance.md, "A login, counted in instructions"). A field sent
-    empty reads as absent, as it did as a parameter.
-    """
+    """RFC 6749 token request (sections 4.3.2 and 6) and the MFA grants' fields. A field
+    sent empty counts as absent."""
 
     model_config = ConfigDict(frozen=True)  # also the route's default: no body at all
 
