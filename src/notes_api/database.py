@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
@@ -192,19 +192,9 @@ async def execute_core(
     matches the rows against the identity map: that costs about as much again as the
     statement itself (`python -m bench.statement_cost`). Sessions here never autoflush,
     so going past the session leaves nothing unflushed that it would have flushed.
-
-    One `run_sync` hop, where `await db.connection()` and then `connection.execute` took
-    two: each hop is a greenlet of SQLAlchemy's asyncio bridge, and each `AsyncConnection`
-    a proxy looked up again. The result is buffered (the psycopg and aiosqlite adaptations
-    fetch every row), so reading it afterwards does no I/O.
     """
-    return await db.run_sync(_execute_on_connection, statement, parameters)
-
-
-def _execute_on_connection(
-    session: Session, statement: Executable, parameters: Mapping[str, Any] | None
-) -> CursorResult[*tuple[Any, ...]]:
-    return session.connection().execute(statement, parameters)
+    connection = await db.connection()
+    return await connection.execute(statement, parameters)
 
 
 def single_read_engine(engine: AsyncEngine) -> AsyncEngine:
