@@ -194,6 +194,9 @@ async def execute_core(
     so going past the session leaves nothing unflushed that it would have flushed.
     """
     connection = await db.connection()
+    # Not one `db.run_sync(...)` hop, which executes 5 % less of a login: `AsyncConnection`
+    # also closes the DBAPI cursor once the rows are buffered (aiosqlite's close must be
+    # awaited) and refuses a server-side cursor.
     return await connection.execute(statement, parameters)
 
 
