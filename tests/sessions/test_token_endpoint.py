@@ -455,6 +455,22 @@ changes_while_hashing = pytest.mark.parametrize(
 )
 
 
+def change_user_while_hashing(
+    monkeypatch: pytest.MonkeyPatch, db_engine: Engine, user_id: int, change: dict[str, object]
+) -> None:
+    """Each password check, once done, applies `change` to the user in a transaction of its
+    own: what an administrator or the user's password change commits meanwhile."""
+    real_verify = sessions_service.verify_password
+
+    def verify_then_change(password: str, hashed: str) -> tuple[bool, str | None]:
+        verdict = real_verify(password, hashed)
+        with db_engine.begin() as connection:
+            connection.execute(update(User).where(User.id == user_id).values(**change))
+        return verdict
+
+    monkeypatch.setattr(sessions_service, "verify_password", verify_then_change)
+
+
 @changes_while_hashing
 def test_a_login_whose_user_changes_while_the_password_is_hashed_is_refused(
     client: TestClient,
@@ -466,15 +482,7 @@ def test_a_login_whose_user_changes_while_the_password_is_hashed_is_refused(
     """The hash is checked outside any transaction; the session opens only if the user,
     read again under a lock, is still enabled and still has the hash that was checked."""
     user = make_user()
-    real_verify = sessions_service.verify_password
-
-    def verify_then_change(password: str, hashed: str) -> tuple[bool, str | None]:
-        verdict = real_verify(password, hashed)
-        with db_engine.begin() as connection:
-            connection.execute(update(User).where(User.id == user.id).values(**change))
-        return verdict
-
-    monkeypatch.setattr(sessions_service, "verify_password", verify_then_change)
+    change_user_while_hashing(monkeypatch, db_engine, user.id, change)
     answer = client.post("/token", data={"username": user.username, "password": DEFAULT_PASSWORD})
 
     assert_oauth_error(answer, "invalid_grant")
@@ -494,15 +502,7 @@ def test_a_hash_due_for_an_upgrade_is_kept_when_the_user_changes_while_it_is_che
     current: a login refused there writes no upgrade over a new password or a disabled user."""
     legacy = bcrypt.hashpw(b"legacy password", bcrypt.gensalt(rounds=4)).decode()
     user = make_user(hashed_password=legacy)
-    real_verify = sessions_service.verify_password
-
-    def verify_then_change(password: str, hashed: str) -> tuple[bool, str | None]:
-        verdict = real_verify(password, hashed)
-        with db_engine.begin() as connection:
-            connection.execute(update(User).where(User.id == user.id).values(**change))
-        return verdict
-
-    monkeypatch.setattr(sessions_service, "verify_password", verify_then_change)
+    change_user_while_hashing(monkeypatch, db_engine, user.id, change)
     answer = client.post("/token", data={"username": user.username, "password": "legacy password"})
 
     assert_oauth_error(answer, "invalid_grant")
