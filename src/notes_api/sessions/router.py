@@ -75,13 +75,13 @@ async def issue_token(
     `scope`, `client_id` and `client_secret` are accepted and ignored: this
     service has one public client, and roles come from the database, not scopes.
     """
-    grant_type, username, password = form.grant_type, form.username, form.password
+    grant_type = form.grant_type
     if grant_type in (None, "", "password"):
-        if not username or not password:
+        if not form.username or not form.password:
             raise OAuthError("invalid_request", "username and password are required")
         try:
             verified = await service.authenticate(
-                db, username, password, client_ip(request), throttle_policy
+                db, form.username, form.password, client_ip(request), throttle_policy
             )
         except InvalidGrantError:
             metrics.record_login(metrics.LoginOutcome.FAILED)
