@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from bench import ab, hashing, instructions, loadgen, login_cpu, metrics_ab, report, run
 from bench.loadgen import Target
 
@@ -89,3 +91,37 @@ def test_callgrind_dumps_are_read_per_thread(tmp_path: Path) -> None:
     (tmp_path / "callgrind.out.2-03").write_text("events: Ir\nsummary: 34\n")
     (tmp_path / "callgrind.out.1-01").write_text("totals: 999\n")
     assert instructions.read_dump(tmp_path, 2) == {1: 1200, 3: 34}
+
+
+def test_logins_and_raw_argon2_take_turns_and_report_their_medians(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One sample of each, minutes apart, made the ratio follow the machine's drift.
+    order: list[str] = []
+    rates = iter([50.0, 40.0, 45.0, 70.0, 56.0, 63.0, 60.0, 48.0, 54.0])
+
+    def raw(threads: int, duration: float) -> dict[str, object]:
+        order.append(f"raw {threads}")
+        rate = 30.0 if threads == 1 else next(rates)
+        return {"threads": threads, "verifications": 10, "per_second": rate, "ms_each": 1.0}
+
+    def load(base_url: str, target: Target, connections: int, label: str) -> loadgen.LoadResult:
+        order.append(base_url)
+        return loadgen.LoadResult("wrk", connections, 10.0, 100, next(rates), 1, 1, 1, 1, 0)
+
+    monkeypatch.setattr(run, "raw_argon2", raw)
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    bench = run.Bench(run.parse_args(["--rounds", "3", "--loadgen", "python"]))
+    monkeypatch.setattr(bench, "load", load)
+    app = SimpleNamespace(base_url="app")
+    ref = SimpleNamespace(base_url="ref")
+
+    measured = run.logins_beside_raw_argon2(bench, app, ref)  # type: ignore[arg-type]
+
+    assert order == ["raw 1", "raw 2", "app", "ref", "ref", "app", "raw 2", "raw 2", "app", "ref"]
+    raw_runs = measured["argon2_raw"]["all_cores"]["runs"]
+    assert raw_runs == [50.0, 63.0, 60.0]
+    assert measured["argon2_raw"]["all_cores"]["per_second"] == 60.0
+    assert measured["argon2_raw"]["one_thread"]["per_second"] == 30.0
+    assert measured["login"]["rps"] == 48.0  # of 40, 56, 48
+    assert measured["reference_login"]["rps"] == 54.0  # of 45, 70, 54
