@@ -272,7 +272,7 @@ def raw_argon2(threads: int, duration: float) -> dict[str, Any]:
 
 
 def median_of_raw_argon2(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Raw argon2 over several runs: the median rate, each run's kept."""
+    """Raw argon2 over several runs: the median rate, and each run's rate."""
     rates = [run["per_second"] for run in runs]
     return {
         **runs[0],
