@@ -176,12 +176,16 @@ class Bench:
 
     def rounds(self, shapes: dict[str, Callable[[], LoadResult]]) -> dict[str, dict[str, Any]]:
         """Run every shape once per round, taking turns; keep each run and the medians."""
-        runs: dict[str, list[LoadResult]] = {name: [] for name in shapes}
+        return {name: median_of(results) for name, results in self.take_turns(shapes).items()}
+
+    def take_turns(self, contenders: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
+        """Each contender's runs, `--rounds` of them, one per round, taking turns (`in_turn`)."""
+        runs: dict[str, list[T]] = {name: [] for name in contenders}
         for number in range(1, self.args.rounds + 1):
             print(f"round {number}/{self.args.rounds}", file=sys.stderr)
-            for name, shape in in_turn(shapes.items(), number - 1):
-                runs[name].append(shape())
-        return {name: median_of(results) for name, results in runs.items()}
+            for name, measure in in_turn(contenders.items(), number - 1):
+                runs[name].append(measure())
+        return runs
 
 
 def in_turn(contenders: Iterable[T], round_number: int) -> list[T]:
@@ -284,7 +288,7 @@ def median_of_raw_argon2(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def logins_beside_raw_argon2(
-    bench: Bench, app: servers.Server, ref: servers.Server
+    bench: Bench, app: servers.Server, ref: servers.Server, target: Target
 ) -> dict[str, Any]:
     """Raw argon2 on every core, the app's logins and the reference's, taking turns in
     `--rounds` rounds (`in_turn`); the medians, as the reads are measured.
@@ -296,7 +300,6 @@ def logins_beside_raw_argon2(
     """
     args = bench.args
     cpus = os.cpu_count() or 1
-    target = logins_target()
     in_flight = args.logins_in_flight
     contenders: dict[str, Callable[[], Any]] = {
         "all_cores": lambda: raw_argon2(cpus, args.duration),
@@ -306,11 +309,7 @@ def logins_beside_raw_argon2(
         ),
     }
     one_thread = raw_argon2(1, args.duration)
-    runs: dict[str, list[Any]] = {name: [] for name in contenders}
-    for number in range(args.rounds):
-        print(f"round {number + 1}/{args.rounds}", file=sys.stderr)
-        for name, measure in in_turn(contenders.items(), number):
-            runs[name].append(measure())
+    runs = bench.take_turns(contenders)
     return {
         "argon2_raw": {
             "one_thread": one_thread,
@@ -399,7 +398,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("password hashing", file=sys.stderr)
         login_target = logins_target()
         in_flight = args.logins_in_flight
-        results |= logins_beside_raw_argon2(bench, app, ref)
+        results |= logins_beside_raw_argon2(bench, app, ref, login_target)
         results["login_one_pair"] = bench.load(
             app.base_url, one_pair_login_target(), in_flight, f"POST /token 1 pair c={in_flight}"
         ).as_dict()

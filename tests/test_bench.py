@@ -120,7 +120,8 @@ def test_logins_and_raw_argon2_take_turns_and_report_their_medians(
     app = SimpleNamespace(base_url="app")
     ref = SimpleNamespace(base_url="ref")
 
-    measured = run.logins_beside_raw_argon2(bench, app, ref)  # type: ignore[arg-type]
+    target = run.logins_target()
+    measured = run.logins_beside_raw_argon2(bench, app, ref, target)  # type: ignore[arg-type]
 
     assert order == ["raw 1", "raw 2", "app", "ref", "ref", "app", "raw 2", "raw 2", "app", "ref"]
     all_cores = measured["argon2_raw"]["all_cores"]
