@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import select
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Executable, MetaData, Select, event
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection as SessionConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -193,11 +195,43 @@ async def execute_core(
     statement itself (`python -m bench.statement_cost`). Sessions here never autoflush,
     so going past the session leaves nothing unflushed that it would have flushed.
     """
-    connection = await db.connection()
+    connection = await _transaction_connection(db)
     # Not one `db.run_sync(...)` hop, which executes 5 % less of a login: `AsyncConnection`
     # also closes the DBAPI cursor once the rows are buffered (aiosqlite's close must be
     # awaited) and refuses a server-side cursor.
     return await connection.execute(statement, parameters)
+
+
+_TRANSACTION_CONNECTION = "notes_api.transaction_connection"
+"""The key under which a session's `info` keeps its transaction and that transaction's
+`AsyncConnection`, for `_transaction_connection`."""
+
+
+async def _transaction_connection(db: AsyncSession) -> SessionConnection:
+    """`db.connection()`, asked once per transaction rather than once per statement.
+
+    Within one transaction the session hands back the same connection every time, but
+    asking costs a greenlet hop through SQLAlchemy's asyncio bridge and a lookup of the
+    connection's proxy: a login asks seven times. The answer is kept beside the
+    transaction it belongs to; a new transaction (after a commit or a rollback), or one
+    that can no longer run statements, asks the session again, which then begins one or
+    raises as it always did.
+    """
+    transaction = db.sync_session.get_transaction()
+    kept = db.info.get(_TRANSACTION_CONNECTION)
+    if (
+        kept is not None
+        and transaction is not None
+        and transaction.is_active
+        and kept[0]() is transaction
+    ):
+        connection: SessionConnection = kept[1]
+        return connection
+    connection = await db.connection()
+    begun = db.sync_session.get_transaction()
+    if begun is not None:
+        db.info[_TRANSACTION_CONNECTION] = (weakref.ref(begun), connection)
+    return connection
 
 
 def single_read_engine(engine: AsyncEngine) -> AsyncEngine:
