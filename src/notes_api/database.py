@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.selectable import TypedReturnsRows
 
@@ -213,11 +213,15 @@ async def _transaction_connection(db: AsyncSession) -> SessionConnection:
     Within one transaction the session hands back the same connection every time, but
     asking costs a greenlet hop through SQLAlchemy's asyncio bridge and a lookup of the
     connection's proxy: a login asks seven times. The answer is kept beside the
-    transaction it belongs to; a new transaction (after a commit or a rollback), or one
-    that can no longer run statements, asks the session again, which then begins one or
-    raises as it always did.
+    transaction it belongs to, the innermost one (a savepoint's, inside `begin_nested`); a
+    new transaction (after a commit or a rollback), or one that can no longer run
+    statements, asks the session again, which then begins one or raises as it always did.
+
+    One check of the session's is not repeated: a statement inside a savepoint's `async
+    with` block, after that savepoint was rolled back by hand, runs in the enclosing
+    transaction where the session would have refused it. Nothing here uses savepoints.
     """
-    transaction = db.sync_session.get_transaction()
+    transaction = _innermost_transaction(db)
     kept = db.info.get(_TRANSACTION_CONNECTION)
     if (
         kept is not None
@@ -228,10 +232,14 @@ async def _transaction_connection(db: AsyncSession) -> SessionConnection:
         connection: SessionConnection = kept[1]
         return connection
     connection = await db.connection()
-    begun = db.sync_session.get_transaction()
+    begun = _innermost_transaction(db)
     if begun is not None:
         db.info[_TRANSACTION_CONNECTION] = (weakref.ref(begun), connection)
     return connection
+
+
+def _innermost_transaction(db: AsyncSession) -> SessionTransaction | None:
+    return db.sync_session.get_nested_transaction() or db.sync_session.get_transaction()
 
 
 def single_read_engine(engine: AsyncEngine) -> AsyncEngine:
