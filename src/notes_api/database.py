@@ -196,9 +196,9 @@ async def execute_core(
     so going past the session leaves nothing unflushed that it would have flushed.
     """
     connection = await _transaction_connection(db)
-    # Not one `db.run_sync(...)` hop, which executes 5 % less of a login: `AsyncConnection`
-    # also closes the DBAPI cursor once the rows are buffered (aiosqlite's close must be
-    # awaited) and refuses a server-side cursor.
+    # Not the statement run in a `db.run_sync(...)` hop of its own, which a login's count of
+    # instructions once favoured: `AsyncConnection` also closes the DBAPI cursor once the
+    # rows are buffered (aiosqlite's close must be awaited) and refuses a server-side cursor.
     return await connection.execute(statement, parameters)
 
 
@@ -212,10 +212,11 @@ async def _transaction_connection(db: AsyncSession) -> SessionConnection:
 
     Within one transaction the session hands back the same connection every time, but
     asking costs a greenlet hop through SQLAlchemy's asyncio bridge and a lookup of the
-    connection's proxy: a login asks seven times. The answer is kept beside the
-    transaction it belongs to, the innermost one (a savepoint's, inside `begin_nested`); a
-    new transaction (after a commit or a rollback), or one that can no longer run
-    statements, asks the session again, which then begins one or raises as it always did.
+    connection's proxy, and a login's seven statements asked seven times. The answer is kept
+    beside the transaction it belongs to, the innermost one (a savepoint's, inside
+    `begin_nested`); a new transaction (after a commit or a rollback), or one that can no
+    longer run statements, asks the session again, which then begins one or raises as it
+    always did.
 
     One check of the session's is not repeated: a statement inside a savepoint's `async
     with` block, after that savepoint was rolled back by hand, runs in the enclosing
