@@ -180,12 +180,17 @@ class Bench:
 
     def take_turns(self, contenders: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
         """Each contender's runs, `--rounds` of them, one per round, taking turns (`in_turn`)."""
-        runs: dict[str, list[T]] = {name: [] for name in contenders}
-        for number in range(1, self.args.rounds + 1):
-            print(f"round {number}/{self.args.rounds}", file=sys.stderr)
-            for name, measure in in_turn(contenders.items(), number - 1):
-                runs[name].append(measure())
-        return runs
+        return take_turns(contenders, self.args.rounds)
+
+
+def take_turns(contenders: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:
+    """Each contender's runs, `rounds` of them, one per round, taking turns (`in_turn`)."""
+    runs: dict[str, list[T]] = {name: [] for name in contenders}
+    for number in range(1, rounds + 1):
+        print(f"round {number}/{rounds}", file=sys.stderr)
+        for name, measure in in_turn(contenders.items(), number - 1):
+            runs[name].append(measure())
+    return runs
 
 
 def in_turn(contenders: Iterable[T], round_number: int) -> list[T]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,6 +93,60 @@ def test_callgrind_dumps_are_read_per_thread(tmp_path: Path) -> None:
     (tmp_path / "callgrind.out.2-03").write_text("events: Ir\nsummary: 34\n")
     (tmp_path / "callgrind.out.1-01").write_text("totals: 999\n")
     assert instructions.read_dump(tmp_path, 2) == {1: 1200, 3: 34}
+
+
+def test_login_cpu_takes_raw_argon2_in_turn_with_the_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Measured once after the servers, raw argon2 was one sample of a machine whose speed
+    # moves, and the printed ratio followed it.
+    order: list[str] = []
+    raw_rates = iter([100.0, 80.0, 90.0])
+
+    def raw(threads: int, duration: float) -> dict[str, object]:
+        order.append("raw")
+        return {
+            "threads": threads,
+            "verifications": 10,
+            "per_second": next(raw_rates),
+            "ms_each": 1.0,
+        }
+
+    def measure(
+        tool: str, server: SimpleNamespace, connections: int, duration: float
+    ) -> dict[str, float]:
+        order.append(server.base_url)
+        rate = {"as_shipped": 63.0, "without_hashing": 200.0, "reference": 72.0}[server.base_url]
+        return {
+            "logins_per_second": rate,
+            "errors": 0,
+            "event_loop_ms": 1.0,
+            "hashing_threads_ms": 1.0,
+            "postgres_ms": 1.0,
+        }
+
+    def serve(url: str, factory: str) -> contextlib.AbstractContextManager[SimpleNamespace]:
+        return contextlib.nullcontext(SimpleNamespace(base_url=factory.rsplit(":", 1)[1]))
+
+    monkeypatch.setattr(login_cpu, "choose_tool", lambda _name: "wrk")
+    monkeypatch.setattr(login_cpu.seed, "prepare", lambda _url: None)
+    monkeypatch.setattr(login_cpu, "factory_server", serve)
+    monkeypatch.setattr(
+        login_cpu.servers,
+        "reference",
+        lambda _url: contextlib.nullcontext(SimpleNamespace(base_url="reference")),
+    )
+    monkeypatch.setattr(login_cpu, "run_load", lambda *_args: None)
+    monkeypatch.setattr(login_cpu, "measure", measure)
+    monkeypatch.setattr(login_cpu, "raw_argon2", raw)
+
+    results = login_cpu.run(login_cpu.parse_args(["--rounds", "3"]))
+
+    contenders = ["as_shipped", "without_hashing", "reference", "raw"]
+    assert order == [*contenders, *contenders[::-1], *contenders]
+    assert results["raw_argon2_all_cores"]["runs"] == [100.0, 80.0, 90.0]  # type: ignore[index]
+    assert results["login_vs_raw_argon2"] == round(63.0 / 90.0, 3)
+    assert results["reference_login_vs_raw_argon2"] == round(72.0 / 90.0, 3)
 
 
 def test_logins_and_raw_argon2_take_turns_and_report_their_medians(
