@@ -176,11 +176,8 @@ class Bench:
 
     def rounds(self, shapes: dict[str, Callable[[], LoadResult]]) -> dict[str, dict[str, Any]]:
         """Run every shape once per round, taking turns; keep each run and the medians."""
-        return {name: median_of(results) for name, results in self.take_turns(shapes).items()}
-
-    def take_turns(self, contenders: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
-        """Each contender's runs, `--rounds` of them, one per round, taking turns (`in_turn`)."""
-        return take_turns(contenders, self.args.rounds)
+        runs = take_turns(shapes, self.args.rounds)
+        return {name: median_of(results) for name, results in runs.items()}
 
 
 def take_turns(contenders: dict[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:
@@ -314,7 +311,7 @@ def logins_beside_raw_argon2(
         ),
     }
     one_thread = raw_argon2(1, args.duration)
-    runs = bench.take_turns(contenders)
+    runs = take_turns(contenders, args.rounds)
     return {
         "argon2_raw": {
             "one_thread": one_thread,
