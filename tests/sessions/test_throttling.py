@@ -465,6 +465,9 @@ def test_a_correct_login_in_flight_is_no_failure_for_a_concurrent_one(
     verify = service.verify_password
 
     def verify_while_the_second_is_checked(*args: Any) -> Any:
+        # Unpatched before the second starts: once the first settles, the second may reach
+        # its own verification before this login's response is back in the test.
+        monkeypatch.setattr(service, "verify_password", verify)
         monkeypatch.setattr(throttle, "_may_start", may_start)
         second.start()
         assert checked.wait(10)
@@ -472,7 +475,6 @@ def test_a_correct_login_in_flight_is_no_failure_for_a_concurrent_one(
 
     monkeypatch.setattr(service, "verify_password", verify_while_the_second_is_checked)
     first = attempt(client, user.username, DEFAULT_PASSWORD)
-    monkeypatch.setattr(service, "verify_password", verify)
     second.join(10)
     assert (first.status_code, statuses) == (200, [200])
 
